@@ -1,0 +1,79 @@
+"""The only module that knows where Airflow 2.11 and Airflow 3.x keep things.
+
+Everything else imports Airflow's base classes from here. Airflow 3 (the Task
+SDK, ``airflow.sdk``) is the main target; the fallbacks keep 2.11 working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:  # Airflow 3.x
+    from airflow.sdk import (
+        BaseHook,
+        BaseOperator,
+        BaseOperatorLink,
+        BaseSensorOperator,
+    )
+    from airflow.sdk.exceptions import AirflowException
+
+    AIRFLOW_3 = True
+except ImportError:  # Airflow 2.11
+    from airflow.exceptions import AirflowException  # type: ignore[no-redef]
+    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+    from airflow.models import BaseOperator  # type: ignore[no-redef]
+    from airflow.models.baseoperatorlink import BaseOperatorLink  # type: ignore[no-redef]
+    from airflow.sensors.base import BaseSensorOperator  # type: ignore[no-redef]
+
+    AIRFLOW_3 = False
+
+__all__ = [
+    "AIRFLOW_3",
+    "AirflowException",
+    "BaseHook",
+    "BaseOperator",
+    "BaseOperatorLink",
+    "BaseSensorOperator",
+    "default_deferrable",
+    "get_xcom_value",
+    "mask_secret",
+]
+
+
+def default_deferrable() -> bool:
+    """``[operators] default_deferrable`` from the Airflow configuration (False when unset)."""
+    try:
+        from airflow.sdk.configuration import conf
+    except ImportError:  # Airflow 2.11
+        from airflow.configuration import conf
+    return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
+
+
+def mask_secret(secret: str) -> None:
+    """Register a secret with Airflow's log masker so it is redacted wherever it is logged."""
+    if not secret:
+        return
+    try:
+        from airflow.sdk.log import mask_secret as _mask
+    except ImportError:  # Airflow 2.11
+        from airflow.utils.log.secrets_masker import mask_secret as _mask
+    _mask(secret)
+
+
+def get_xcom_value(ti_key: Any, key: str) -> Any:
+    """Read one XCom value of a task instance, for operator extra links."""
+    try:
+        from airflow.sdk.execution_time.xcom import XCom
+    except ImportError:  # Airflow 2.11
+        from airflow.models.xcom import XCom
+    return XCom.get_value(ti_key=ti_key, key=key)
+
+
+async def aget_connection(hook_cls: Any, conn_id: str) -> Any:
+    """Fetch a connection from inside a trigger without blocking the triggerer's event loop."""
+    getter = getattr(hook_cls, "aget_connection", None)
+    if getter is not None:  # Airflow >= 3.1
+        return await getter(conn_id)
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(hook_cls.get_connection)(conn_id)

@@ -1,0 +1,113 @@
+"""The provider's exceptions, one tree for every vendor.
+
+::
+
+    PipelinesError (an AirflowException: it fails the task)
+     ├── ConfigurationError        bad parameter or connection; raised before any request
+     ├── TransportError            no usable HTTP response came back
+     │    ├── NotSentError         the request never reached the server (refused, connect timeout)
+     │    └── AmbiguousError       it may have reached the server (read timeout, dropped connection)
+     ├── HttpError                 the server answered with an error status
+     │    ├── AuthError            401 / 403: never retried
+     │    ├── NotFoundError        404
+     │    ├── ConflictError        409
+     │    ├── RateLimitedError     429, with the wait the server asked for
+     │    ├── ServerError          5xx
+     │    └── ClientError          any other 4xx
+     ├── ResponseFormatError       a 2xx whose body is not the JSON we expected
+     ├── StartUncertainError       a start failed in a way that may have started a run
+     └── RunError                  the remote run did not succeed
+          ├── RunFailedError       it ended failed / cancelled / skipped
+          └── RunTimeoutError      the wait's deadline passed first
+
+Whether a failure may be retried is decided from these types
+(:func:`airflow_provider_pipelines.http.is_retryable`), never from message text.
+No message here ever contains a secret: messages are built from the request's
+method and secret-free URL, the status, and a short excerpt of the body.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from airflow_provider_pipelines._compat import AirflowException
+
+if TYPE_CHECKING:
+    from airflow_provider_pipelines.runs import RemoteRun
+
+
+class PipelinesError(AirflowException):
+    """Base of every error this provider raises."""
+
+
+class ConfigurationError(PipelinesError, ValueError):
+    """A parameter or a connection is wrong; the message names the field and what was expected."""
+
+
+class TransportError(PipelinesError):
+    """No usable HTTP response came back."""
+
+
+class NotSentError(TransportError):
+    """The request certainly did not reach the server: safe to retry, even a start."""
+
+
+class AmbiguousError(TransportError):
+    """The request may have reached the server: only reads are retried."""
+
+
+class HttpError(PipelinesError):
+    """The server answered with an error status."""
+
+    def __init__(self, message: str, *, status: int, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class AuthError(HttpError):
+    """401 or 403: the credentials are wrong or lack a permission."""
+
+
+class NotFoundError(HttpError):
+    """404."""
+
+
+class ConflictError(HttpError):
+    """409."""
+
+
+class RateLimitedError(HttpError):
+    """429: the server asked us to slow down."""
+
+
+class ServerError(HttpError):
+    """A 5xx answer."""
+
+
+class ClientError(HttpError):
+    """Any other 4xx answer."""
+
+
+class ResponseFormatError(PipelinesError):
+    """A success status whose body is not what the vendor documents."""
+
+
+class StartUncertainError(PipelinesError):
+    """A start failed after the request may have reached the vendor: a run may have started."""
+
+
+class RunError(PipelinesError):
+    """The remote run did not end in success."""
+
+    def __init__(self, message: str, run: RemoteRun | None = None) -> None:
+        super().__init__(message)
+        self.run = run
+
+
+class RunFailedError(RunError):
+    """The run ended in a failed, cancelled or skipped state."""
+
+
+class RunTimeoutError(RunError):
+    """The deadline passed before the run ended."""

@@ -1,0 +1,26 @@
+"""Hooks: one per connection type."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow_provider_pipelines.hooks.base import PipelineHook
+
+#: vendor key -> hook class. The trigger rebuilds hooks from this allow-list only,
+#: never from a class path found in serialised trigger kwargs.
+HOOKS: dict[str, str] = {
+    "dataform": "airflow_provider_pipelines.hooks.dataform.DataformHook",
+}
+
+
+def hook_class(vendor: str) -> type[PipelineHook]:
+    """The hook class of a vendor key; ``ValueError`` for a key that is not registered."""
+    try:
+        path = HOOKS[vendor]
+    except KeyError:
+        raise ValueError(f"unknown vendor {vendor!r}; known: {sorted(HOOKS)}") from None
+    module, _, name = path.rpartition(".")
+    cls: type[PipelineHook] = getattr(importlib.import_module(module), name)
+    return cls

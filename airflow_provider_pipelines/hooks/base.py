@@ -1,0 +1,221 @@
+"""The hook every vendor shares: connection -> endpoint, sync and async calls, read and cancel.
+
+A vendor hook sets a few class attributes (connection type, default
+connection id, API class, default host) and says how its credentials go into
+headers (:meth:`PipelineHook.auth_headers`); everything else is here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from airflow_provider_pipelines._compat import BaseHook, aget_connection, mask_secret
+from airflow_provider_pipelines.apis.base import VendorApi
+from airflow_provider_pipelines.errors import ConfigurationError
+from airflow_provider_pipelines.http import (
+    ApiRequest,
+    ApiResponse,
+    AsyncTransport,
+    Endpoint,
+    RetryPolicy,
+    SyncTransport,
+)
+from airflow_provider_pipelines.runs import RemoteRun
+
+log = logging.getLogger(__name__)
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def extra_bool(extras: Mapping[str, Any], key: str, default: bool, conn_id: str) -> bool:
+    value = extras.get(key, default)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ConfigurationError(f"connection {conn_id!r}: extra {key!r} must be true or false, got {value!r}")
+
+
+def extra_number(extras: Mapping[str, Any], key: str, default: float, conn_id: str) -> float:
+    value = extras.get(key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if isinstance(value, bool) or number <= 0:
+        raise ConfigurationError(
+            f"connection {conn_id!r}: extra {key!r} must be a positive number, got {value!r}"
+        )
+    return number
+
+
+def resolve_base_url(conn: Any, default_host: str | None, conn_id: str) -> str:
+    """The API base URL from a connection: scheme, host, port and path prefix all honoured.
+
+    ``host`` may be a bare name (``api.dataform.co``: https is assumed) or a URL
+    with a scheme and path (``http://127.0.0.1:8080/invision``); the connection's
+    ``port`` is used when the host names none.
+    """
+    host = (conn.host or "").strip() or default_host
+    if not host:
+        raise ConfigurationError(
+            f"connection {conn_id!r} has no host: set it to the API base URL, e.g. https://api.example.com"
+        )
+    if "://" not in host:
+        host = "https://" + host
+    parts = urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"connection {conn_id!r}: host {host!r} is not an http(s) URL "
+            "(expected something like https://api.example.com/prefix)"
+        )
+    if parts.username or parts.password or parts.query:
+        raise ConfigurationError(
+            f"connection {conn_id!r}: the host must not carry credentials or a query string; "
+            "put the token in the connection's password field"
+        )
+    netloc = parts.netloc
+    if conn.port and parts.port is None:
+        netloc = f"{netloc}:{conn.port}"
+    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+class PipelineHook(BaseHook):
+    """Base hook: one Airflow connection to one vendor's API.
+
+    :param conn_id: the Airflow connection id.
+    """
+
+    conn_name_attr: ClassVar[str]
+    default_conn_name: ClassVar[str]
+    conn_type: ClassVar[str]
+    hook_name: ClassVar[str]
+    api_class: ClassVar[type[VendorApi]]
+    #: used when the connection has no host
+    default_host: ClassVar[str | None] = None
+    #: the label of the secret field, for messages ("API token", "API key")
+    secret_label: ClassVar[str] = "API token"
+
+    def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id or self.default_conn_name
+        self.api = self.api_class()
+        self._endpoint: Endpoint | None = None
+        self._sync: SyncTransport | None = None
+
+    # -- connection -> endpoint -------------------------------------------------------------
+
+    def auth_headers(self, conn: Any) -> dict[str, str]:
+        """Headers that carry the credentials. The default: ``Authorization: Bearer <password>``."""
+        return {"Authorization": f"Bearer {self.require_secret(conn)}"}
+
+    def require_secret(self, conn: Any, field: str = "password") -> str:
+        secret = (getattr(conn, field, None) or "").strip()
+        if not secret:
+            raise ConfigurationError(
+                f"connection {self.conn_id!r} has no {self.secret_label}: put it in the connection's "
+                f"{field} field"
+            )
+        mask_secret(secret)
+        return secret
+
+    def build_endpoint(self, conn: Any) -> Endpoint:
+        """Turn a connection into an :class:`Endpoint`; every check happens before any request."""
+        extras = conn.extra_dejson or {}
+        verify = extra_bool(extras, "verify_ssl", True, self.conn_id)
+        if not verify:
+            log.warning(
+                "TLS certificate verification is OFF for connection %r (extra verify_ssl=false)", self.conn_id
+            )
+        return Endpoint(
+            conn_id=self.conn_id,
+            base_url=resolve_base_url(conn, self.default_host, self.conn_id),
+            headers=self.auth_headers(conn),
+            verify=verify,
+            timeout=extra_number(extras, "timeout", 30.0, self.conn_id),
+            retry=RetryPolicy(
+                max_attempts=int(extra_number(extras, "max_attempts", 5, self.conn_id)),
+                backoff_initial=extra_number(extras, "backoff", 1.0, self.conn_id),
+                backoff_max=extra_number(extras, "backoff_max", 30.0, self.conn_id),
+            ),
+        )
+
+    def _missing(self) -> ConfigurationError:
+        return ConfigurationError(
+            f"Airflow connection {self.conn_id!r} is not defined: create a connection of type "
+            f"{self.conn_type!r} with that id (host = the API base URL, password = the {self.secret_label})"
+        )
+
+    def get_endpoint(self) -> Endpoint:
+        if self._endpoint is None:
+            try:
+                conn = self.get_connection(self.conn_id)
+            except ConfigurationError:
+                raise
+            except Exception as exc:
+                if type(exc).__name__ in ("AirflowNotFoundException", "AirflowException"):
+                    raise self._missing() from None
+                raise
+            self._endpoint = self.build_endpoint(conn)
+        return self._endpoint
+
+    async def aget_endpoint(self) -> Endpoint:
+        if self._endpoint is None:
+            try:
+                conn = await aget_connection(type(self), self.conn_id)
+            except Exception as exc:
+                if type(exc).__name__ in ("AirflowNotFoundException", "AirflowException"):
+                    raise self._missing() from None
+                raise
+            self._endpoint = self.build_endpoint(conn)
+        return self._endpoint
+
+    # -- I/O ----------------------------------------------------------------------------------
+
+    def call(self, request: ApiRequest) -> ApiResponse:
+        """Send a request from the worker, with the connection's auth and the retry policy."""
+        if self._sync is None:
+            self._sync = SyncTransport(self.get_endpoint())
+        return self._sync.send(request)
+
+    async def acall(self, request: ApiRequest) -> ApiResponse:
+        """Send a request from the triggerer's event loop, on the shared session."""
+        return await AsyncTransport(await self.aget_endpoint()).send(request)
+
+    # -- the lifecycle's vendor-neutral operations ---------------------------------------------
+
+    def get_run(self, ref: Mapping[str, str]) -> RemoteRun:
+        """Read a run's current state."""
+        return self.api.parse_run(self.call(self.api.read_request(ref)), ref)
+
+    async def aget_run(self, ref: Mapping[str, str]) -> RemoteRun:
+        """Read a run's current state, async."""
+        return self.api.parse_run(await self.acall(self.api.read_request(ref)), ref)
+
+    def cancel_run(self, run: RemoteRun) -> None:
+        """Cancel a run; only called where the API object offers a cancel request."""
+        request = self.api.cancel_request(run.ref)
+        if request is None:
+            raise ConfigurationError(f"{self.api.display_name} offers no way to cancel a run")
+        self.call(request)
+
+    def explain_failure(self, run: RemoteRun) -> list[str]:
+        """Lines that say why a run failed (failed jobs, log tails); the first goes in the error."""
+        return []
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Airflow's connection test; vendors override with a cheap authenticated call."""
+        try:
+            self.get_endpoint()
+        except ConfigurationError as exc:
+            return False, str(exc)
+        return True, "Connection settings look complete (no request was sent)"
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None

@@ -1,0 +1,418 @@
+"""Requests as values, one retry policy, and two small transports that send them.
+
+Vendor API objects (``apis/``) build :class:`ApiRequest` values and parse
+:class:`ApiResponse` values without touching a socket. :class:`SyncTransport`
+(``requests``, used by hooks in workers) and :class:`AsyncTransport` (``aiohttp``,
+used by the trigger in the triggerer) only move bytes; status checking
+(:func:`check_response`) and retry decisions (:class:`RetryPolicy`) are shared.
+
+Neither HTTP library is imported at module level: DAG files import operator
+modules constantly, and each library costs tens of milliseconds to import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+from airflow_provider_pipelines.errors import (
+    AmbiguousError,
+    AuthError,
+    ClientError,
+    ConflictError,
+    HttpError,
+    NotFoundError,
+    NotSentError,
+    RateLimitedError,
+    ResponseFormatError,
+    ServerError,
+)
+
+if TYPE_CHECKING:
+    import aiohttp
+    import requests
+
+log = logging.getLogger(__name__)
+
+EXCERPT_CHARS = 200
+
+
+def quote_segment(value: str) -> str:
+    """URL-encode one path segment (``group/project`` becomes ``group%2Fproject``)."""
+    return quote(value, safe="")
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One HTTP request, without credentials (the endpoint adds those).
+
+    :param method: HTTP method.
+    :param path: path relative to the endpoint's base URL, already segment-encoded.
+    :param params: query parameters.
+    :param json: a JSON body.
+    :param form: a form body (``application/x-www-form-urlencoded``).
+    :param idempotent: True when sending it twice does no harm (reads); starts are False.
+    :param what: a few words for messages (``"start Dataform run"``).
+    :param timeout: read timeout in seconds for this request, overriding the endpoint's.
+    :param hints: HTTP status -> what the user should check, appended to that error's message.
+    """
+
+    method: str
+    path: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    json: Any = None
+    form: Mapping[str, str] | None = None
+    idempotent: bool = True
+    what: str = ""
+    timeout: float | None = None
+    hints: Mapping[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    """A response as plain values: status, lower-cased headers, body bytes."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    request: ApiRequest
+    url: str
+
+    def json(self) -> Any:
+        """The body as JSON; a non-JSON body raises :class:`ResponseFormatError` with an excerpt."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise ResponseFormatError(
+                f"{self.request.what or self.request.method} got HTTP {self.status} from {self.url} "
+                f"with a body that is not JSON: {excerpt(self.body)!r}"
+            ) from None
+
+    def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object (a dict), else :class:`ResponseFormatError`."""
+        data = self.json()
+        if not isinstance(data, dict):
+            raise ResponseFormatError(
+                f"{self.request.what} got HTTP {self.status} from {self.url} with JSON that is not an "
+                f"object: {excerpt(self.body)!r}"
+            )
+        return data
+
+
+def excerpt(body: bytes, limit: int = EXCERPT_CHARS) -> str:
+    """A short single-line excerpt of a body, for error messages."""
+    text = body.decode("utf-8", errors="replace")
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``RateLimit-Reset`` (unix time)."""
+    now = time.time() if now is None else now
+    value = headers.get("retry-after")
+    if value:
+        value = value.strip()
+        if value.isdigit():
+            return float(value)
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - now)
+        except (TypeError, ValueError):
+            pass
+    reset = headers.get("ratelimit-reset")
+    if reset and reset.strip().isdigit():
+        number = float(reset)
+        # GitLab sends a unix time; some servers send seconds-from-now.
+        return max(0.0, number - now) if number > 1_000_000_000 else number
+    return None
+
+
+_STATUS_ERRORS: dict[int, type[HttpError]] = {
+    401: AuthError,
+    403: AuthError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitedError,
+}
+
+
+def check_response(response: ApiResponse, *, conn_id: str) -> ApiResponse:
+    """Return a 2xx response; turn anything else into the matching :class:`HttpError`."""
+    status = response.status
+    if 200 <= status < 300:
+        return response
+    cls = _STATUS_ERRORS.get(status) or (ServerError if status >= 500 else ClientError)
+    action = response.request.what or f"{response.request.method} request"
+    message = f"{action} failed: HTTP {status} from {response.url}"
+    body = excerpt(response.body)
+    if body:
+        message += f": {body!r}"
+    hint = response.request.hints.get(status)
+    if hint:
+        message += f". {hint}"
+    elif cls is AuthError:
+        message += (
+            f". Check the credentials of Airflow connection {conn_id!r} "
+            "(the token or key, and that it is allowed to do this)."
+        )
+    retry_after = parse_retry_after(response.headers) if status in (429, 503) else None
+    raise cls(message, status=status, retry_after=retry_after)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Which failures are retried, how often and how long to wait between tries.
+
+    Reads retry on transport failures, 429 and 5xx; a request that is not
+    idempotent (a start) retries only where the server certainly did not act:
+    it was never sent, or it was refused with 429. The wait is exponential with
+    full jitter, and never shorter than a ``Retry-After`` the server sent.
+    """
+
+    max_attempts: int = 5
+    backoff_initial: float = 1.0
+    backoff_max: float = 30.0
+
+    def is_retryable(self, exc: BaseException, request: ApiRequest) -> bool:
+        if isinstance(exc, NotSentError | RateLimitedError):
+            return True
+        if isinstance(exc, AmbiguousError | ServerError):
+            return request.idempotent
+        return False
+
+    def wait_seconds(self, attempt: int, exc: BaseException | None) -> float:
+        """The pause before try ``attempt + 1`` (``attempt`` counts from 1)."""
+        ceiling = min(self.backoff_max, self.backoff_initial * (2 ** (attempt - 1)))
+        pause = random.uniform(ceiling / 2, ceiling)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            pause = max(pause, float(retry_after))
+        return pause
+
+    def _retrying_kwargs(self, request: ApiRequest) -> dict[str, Any]:
+        import tenacity
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            sleep = state.next_action.sleep if state.next_action else 0.0
+            log.warning(
+                "%s: try %d of %d failed (%s); retrying in %.1fs",
+                request.what or request.method,
+                state.attempt_number,
+                self.max_attempts,
+                _short(exc),
+                sleep,
+            )
+
+        return {
+            "stop": tenacity.stop_after_attempt(self.max_attempts),
+            "wait": lambda state: self.wait_seconds(
+                state.attempt_number, state.outcome.exception() if state.outcome else None
+            ),
+            "retry": tenacity.retry_if_exception(lambda exc: self.is_retryable(exc, request)),
+            "before_sleep": before_sleep,
+            "reraise": True,
+        }
+
+    def call(self, request: ApiRequest, send: Any) -> ApiResponse:
+        """Run ``send(request)`` under this policy (sync)."""
+        import tenacity
+
+        for attempt in tenacity.Retrying(**self._retrying_kwargs(request)):
+            with attempt:
+                return send(request)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def acall(self, request: ApiRequest, send: Any) -> ApiResponse:
+        """Run ``await send(request)`` under this policy (async)."""
+        import tenacity
+
+        async for attempt in tenacity.AsyncRetrying(**self._retrying_kwargs(request)):
+            with attempt:
+                return await send(request)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+
+def _short(exc: BaseException | None) -> str:
+    if exc is None:
+        return "no error"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text[:160]}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to reach one vendor through one Airflow connection.
+
+    ``headers`` carry the credentials; ``repr`` leaves them out so that an
+    endpoint printed in a log or a traceback shows no secret.
+    """
+
+    conn_id: str
+    base_url: str
+    headers: Mapping[str, str] = field(repr=False)
+    verify: bool = True
+    timeout: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def url(self, request: ApiRequest) -> str:
+        """The full URL of a request (never holds a secret: credentials live in headers)."""
+        url = self.base_url.rstrip("/") + "/" + request.path.lstrip("/")
+        if request.params:
+            url += "?" + urlencode(request.params)
+        return url
+
+
+class SyncTransport:
+    """Sends requests with ``requests`` over one keep-alive session per hook."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self._session: requests.Session | None = None
+
+    def _get_session(self) -> requests.Session:
+        if self._session is None:
+            import requests
+
+            session = requests.Session()
+            session.headers.update(self.endpoint.headers)
+            session.verify = self.endpoint.verify
+            self._session = session
+        return self._session
+
+    def send_once(self, request: ApiRequest) -> ApiResponse:
+        import requests
+
+        url = self.endpoint.url(request)
+        timeout = request.timeout or self.endpoint.timeout
+        try:
+            resp = self._get_session().request(
+                request.method,
+                url,
+                json=request.json,
+                data=request.form,
+                timeout=(min(10.0, timeout), timeout),
+            )
+        except (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError) as exc:
+            raise NotSentError(f"{request.what}: could not connect to {url}: {type(exc).__name__}") from None
+        except requests.exceptions.ConnectionError as exc:
+            if _never_sent(exc):
+                raise NotSentError(f"{request.what}: could not connect to {url} (refused)") from None
+            raise AmbiguousError(
+                f"{request.what}: the connection to {url} broke before a response came back"
+            ) from None
+        except requests.exceptions.Timeout:
+            raise AmbiguousError(f"{request.what}: no response from {url} within {timeout:g}s") from None
+        response = ApiResponse(
+            status=resp.status_code,
+            headers={k.lower(): v for k, v in resp.headers.items()},
+            body=resp.content,
+            request=request,
+            url=url,
+        )
+        return check_response(response, conn_id=self.endpoint.conn_id)
+
+    def send(self, request: ApiRequest) -> ApiResponse:
+        """Send with the endpoint's retry policy; return a 2xx response or raise a typed error."""
+        return self.endpoint.retry.call(request, self.send_once)
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """True when a ``requests`` ConnectionError happened while opening the connection."""
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, NewConnectionError | ConnectionRefusedError)
+
+
+class AsyncTransport:
+    """Sends requests with ``aiohttp`` over a session shared per (event loop, endpoint).
+
+    A triggerer runs thousands of triggers in one event loop; one keep-alive
+    connection pool per connection id keeps both CPU per poll and memory flat.
+    """
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    async def send_once(self, request: ApiRequest) -> ApiResponse:
+        import aiohttp
+
+        session = await _shared_session(self.endpoint)
+        url = self.endpoint.url(request)
+        timeout = request.timeout or self.endpoint.timeout
+        try:
+            async with session.request(
+                request.method,
+                url,
+                json=request.json,
+                data=request.form,
+                headers=self.endpoint.headers,
+                ssl=None if self.endpoint.verify else False,
+                timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=min(10.0, timeout)),
+            ) as resp:
+                body = await resp.read()
+                response = ApiResponse(
+                    status=resp.status,
+                    headers={k.lower(): v for k, v in resp.headers.items()},
+                    body=body,
+                    request=request,
+                    url=url,
+                )
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            raise NotSentError(f"{request.what}: could not connect to {url}: {type(exc).__name__}") from None
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise AmbiguousError(f"{request.what}: no response from {url} within {timeout:g}s") from None
+        except aiohttp.ClientError as exc:
+            raise AmbiguousError(
+                f"{request.what}: the connection to {url} broke before a response came back "
+                f"({type(exc).__name__})"
+            ) from None
+        return check_response(response, conn_id=self.endpoint.conn_id)
+
+    async def send(self, request: ApiRequest) -> ApiResponse:
+        """Send with the endpoint's retry policy; return a 2xx response or raise a typed error."""
+        return await self.endpoint.retry.acall(request, self.send_once)
+
+
+# (event loop, base URL, verify) -> session. Holding the loop object keeps its id
+# from being reused by a later loop while the entry exists.
+_SESSIONS: dict[tuple[int, str, bool], tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession]] = {}
+
+
+async def _shared_session(endpoint: Endpoint) -> aiohttp.ClientSession:
+    """One ``aiohttp`` session per event loop and base URL, created on first use."""
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    key = (id(loop), endpoint.base_url, endpoint.verify)
+    entry = _SESSIONS.get(key)
+    if entry is None or entry[1].closed:
+        for stale in [k for k, (other, _) in _SESSIONS.items() if other.is_closed()]:
+            del _SESSIONS[stale]
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30)
+        entry = (loop, aiohttp.ClientSession(connector=connector))
+        _SESSIONS[key] = entry
+    return entry[1]
+
+
+async def close_shared_sessions() -> None:
+    """Close the sessions of the running event loop (tests and orderly shutdowns)."""
+    loop_id = id(asyncio.get_running_loop())
+    for key in [k for k in _SESSIONS if k[0] == loop_id]:
+        await _SESSIONS.pop(key)[1].close()

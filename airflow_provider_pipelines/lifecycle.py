@@ -1,0 +1,260 @@
+"""The run lifecycle shared by every vendor: poll schedule, progress log, outcome, events.
+
+The worker's polling loop (:func:`wait_in_worker`) and the trigger's loop
+(``triggers/runs.py``) are both driven by one :class:`Waiter`, so both waiting
+modes schedule polls, log progress, treat errors and meet the deadline the same
+way. :func:`conclude` is the single place that turns a final run into success or
+a failure message; :class:`RunEvent` is the single place trigger events are built
+and parsed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from airflow_provider_pipelines.errors import (
+    AmbiguousError,
+    NotSentError,
+    PipelinesError,
+    RateLimitedError,
+    RunFailedError,
+    RunTimeoutError,
+    ServerError,
+)
+from airflow_provider_pipelines.runs import RemoteRun, RunState
+
+if TYPE_CHECKING:
+    from airflow_provider_pipelines.hooks.base import PipelineHook
+
+#: errors that mean "the vendor could not be asked right now": waiting goes on
+TRANSIENT_ERRORS = (NotSentError, AmbiguousError, ServerError, RateLimitedError)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_elapsed(seconds: float) -> str:
+    """``3m20s``, ``1h02m``, ``45s``."""
+    seconds = int(max(0, seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """Adaptive polling: short first, then about a tenth of the time elapsed, up to ``poll_interval``.
+
+    A run that ends early is noticed within ``first`` seconds; a long run costs
+    few requests, and its end is noticed within about 10 % of its duration.
+    """
+
+    poll_interval: float
+    first: float = 5.0
+
+    def delay(self, elapsed: float) -> float:
+        first = min(self.first, self.poll_interval)
+        return min(self.poll_interval, max(first, 0.1 * elapsed))
+
+
+class Waiter:
+    """Decides, poll after poll, how long to sleep and what to log.
+
+    :param display_name: the vendor's name for log lines.
+    :param schedule: the poll schedule.
+    :param deadline: UTC wall-clock time after which waiting stops.
+    :param started_at: when the run was started (the schedule grows from there).
+    """
+
+    def __init__(
+        self,
+        display_name: str,
+        schedule: PollSchedule,
+        deadline: datetime,
+        started_at: datetime,
+        logger: logging.Logger | Any,
+    ) -> None:
+        self.display_name = display_name
+        self.schedule = schedule
+        self.deadline = deadline
+        self.started_at = started_at
+        self.log = logger
+        self._last: tuple[RunState, str | None] | None = None
+        self.polls = 0
+
+    def elapsed(self) -> float:
+        return (utcnow() - self.started_at).total_seconds()
+
+    def observe(self, run: RemoteRun) -> None:
+        """Log the run's state when it changed since the last poll (not on every poll)."""
+        self.polls += 1
+        key = (run.state, run.vendor_status)
+        if key == self._last:
+            return
+        self._last = key
+        where = f" ({run.detail})" if run.detail else ""
+        link = f" {run.url}" if run.url else ""
+        if run.state is RunState.UNKNOWN:
+            self.log.warning(
+                "%s run %s reports status %r, which this provider does not know; treating it as "
+                "not finished and waiting on%s",
+                self.display_name,
+                run.run_id,
+                run.vendor_status,
+                link,
+            )
+            return
+        self.log.info(
+            "%s run %s %s for %s%s%s",
+            self.display_name,
+            run.run_id,
+            run.state.value,
+            format_elapsed(self.elapsed()),
+            where,
+            link,
+        )
+
+    def observe_error(self, exc: PipelinesError) -> None:
+        """Re-raise a permanent error; log a transient one and let waiting go on."""
+        if not isinstance(exc, TRANSIENT_ERRORS):
+            raise exc
+        self.log.warning(
+            "%s status read failed after retries (%s); still waiting until %s",
+            self.display_name,
+            exc,
+            self.deadline.isoformat(timespec="seconds"),
+        )
+
+    def next_sleep(self) -> float | None:
+        """Seconds until the next poll, or None once the deadline has passed."""
+        remaining = (self.deadline - utcnow()).total_seconds()
+        if remaining <= 0:
+            return None
+        return min(self.schedule.delay(self.elapsed()), remaining)
+
+
+def wait_in_worker(hook: PipelineHook, run: RemoteRun, waiter: Waiter) -> RemoteRun:
+    """Poll from the worker until the run ends; a run still going at the deadline is returned as is."""
+    waiter.observe(run)
+    while not run.state.is_terminal:
+        pause = waiter.next_sleep()
+        if pause is None:
+            return run
+        time.sleep(pause)
+        try:
+            run = hook.get_run(run.ref)
+        except PipelinesError as exc:
+            waiter.observe_error(exc)
+            continue
+        waiter.observe(run)
+    return run
+
+
+def conclude(hook: PipelineHook, run: RemoteRun, logger: logging.Logger | Any) -> str:
+    """Return the run id of a successful run; raise a failure that says why otherwise."""
+    name = hook.api.display_name
+    if run.state is RunState.SUCCESS:
+        logger.info("%s %s succeeded", name, run.describe())
+        return run.run_id
+    if run.state.is_terminal:
+        reasons = hook.explain_failure(run)
+        for line in reasons:
+            logger.error("%s", line)
+        message = f"{name} {run.describe()} ended {run.state.value}"
+        if reasons:
+            message += f": {reasons[0]}"
+        raise RunFailedError(message, run)
+    raise RunTimeoutError(deadline_message(hook, run), run)
+
+
+def deadline_message(hook: PipelineHook, run: RemoteRun, cancelled: bool = False) -> str:
+    name = hook.api.display_name
+    text = f"{name} {run.describe()} had not finished by the deadline (last state {run.state.value})"
+    if cancelled:
+        return text + "; it was cancelled"
+    if hook.api.cancel_request(run.ref) is None:
+        return text + f"; {name} offers no cancel, so the run may still be going"
+    return text + "; it was left running"
+
+
+def handle_deadline(hook: PipelineHook, run: RemoteRun, cancel: bool, logger: logging.Logger | Any) -> None:
+    """Cancel the run where the vendor can (and ``cancel`` holds), log it, and raise the timeout."""
+    cancelled = False
+    if cancel and hook.api.cancel_request(run.ref) is not None:
+        try:
+            hook.cancel_run(run)
+            cancelled = True
+            logger.warning("Cancelled %s %s at the deadline", hook.api.display_name, run.describe())
+        except PipelinesError as exc:
+            logger.error("Could not cancel %s %s: %s", hook.api.display_name, run.describe(), exc)
+    message = deadline_message(hook, run, cancelled)
+    logger.error("%s", message)
+    raise RunTimeoutError(message, run)
+
+
+EventStatus = Literal["finished", "timeout", "error"]
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """The payload of a :class:`RemoteRunTrigger` event: small, plain JSON, parsed in one place.
+
+    ``finished`` carries a terminal run (success or not is decided by
+    :func:`conclude`, from the run's state); ``timeout`` carries the last run seen;
+    ``error`` carries a message (and the run, when known).
+    """
+
+    status: EventStatus
+    run: RemoteRun | None
+    message: str = ""
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "run": self.run.to_dict() if self.run else None,
+            "message": self.message,
+        }
+
+    @classmethod
+    def parse(cls, payload: Any) -> RunEvent:
+        """Parse an event; anything malformed or unexpected raises :class:`PipelinesError`."""
+        if not isinstance(payload, Mapping):
+            raise PipelinesError(f"the trigger sent an event that is not a mapping: {payload!r}")
+        status = payload.get("status")
+        if status not in ("finished", "timeout", "error"):
+            raise PipelinesError(f"the trigger sent an event with an unexpected status: {payload!r}")
+        run = None
+        if payload.get("run") is not None:
+            try:
+                run = RemoteRun.from_dict(payload["run"])
+            except ValueError as exc:
+                raise PipelinesError(f"the trigger sent a malformed run: {exc}") from None
+        if status in ("finished", "timeout") and run is None:
+            raise PipelinesError(f"the trigger sent a {status!r} event without a run: {payload!r}")
+        if status == "finished" and run is not None and not run.state.is_terminal:
+            raise PipelinesError(f"the trigger sent 'finished' for a run that is {run.state.value}")
+        return cls(status=status, run=run, message=str(payload.get("message") or ""))
+
+
+def deadline_from(timeout: float, now: datetime | None = None) -> datetime:
+    return (now or utcnow()) + timedelta(seconds=timeout)
+
+
+def complete_from_event(hook: PipelineHook, payload: Any, cancel: bool, logger: logging.Logger | Any) -> str:
+    """Finish a deferred wait from the trigger's event: success only on an explicit finished success."""
+    event = RunEvent.parse(payload)
+    if event.status == "error":
+        where = f" for {hook.api.display_name} {event.run.describe()}" if event.run else ""
+        raise PipelinesError(f"Waiting{where} stopped on an error: {event.message}")
+    assert event.run is not None  # RunEvent.parse guarantees a run for the other statuses
+    if event.status == "timeout":
+        handle_deadline(hook, event.run, cancel, logger)
+    return conclude(hook, event.run, logger)

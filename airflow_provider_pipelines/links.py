@@ -1,0 +1,28 @@
+"""Operator extra links: "open this run in <vendor>", from the URL the operator pushed to XCom."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_pipelines._compat import BaseOperatorLink, get_xcom_value
+
+#: XCom key under which operators push the run's web URL, before they wait
+RUN_URL_KEY = "run_url"
+#: XCom key under which operators push the run's id, before they wait
+RUN_ID_KEY = "run_id"
+
+
+class RemoteRunLink(BaseOperatorLink):
+    """Opens the run the task started; empty until the run's URL is known."""
+
+    name = "Remote run"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        value = get_xcom_value(ti_key, RUN_URL_KEY)
+        return value if isinstance(value, str) and value.startswith(("https://", "http://")) else ""
+
+
+class DataformRunLink(RemoteRunLink):
+    """Opens the run in Dataform."""
+
+    name = "Dataform run"

@@ -1,0 +1,1 @@
+"""Operators: start a remote run and wait for it."""

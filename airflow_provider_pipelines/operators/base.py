@@ -1,0 +1,166 @@
+"""The operator every vendor shares: start -> remember -> wait (poll or defer) -> finish.
+
+A vendor operator adds its parameters, checks them in :meth:`validate`, and
+starts a run in :meth:`start`. Waiting, deferral, deadlines, cancellation, XCom
+and error reporting live here and in :mod:`airflow_provider_pipelines.lifecycle`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from airflow_provider_pipelines._compat import BaseOperator, default_deferrable
+from airflow_provider_pipelines.errors import PipelinesError
+from airflow_provider_pipelines.hooks.base import PipelineHook
+from airflow_provider_pipelines.lifecycle import (
+    PollSchedule,
+    Waiter,
+    complete_from_event,
+    conclude,
+    handle_deadline,
+    utcnow,
+    wait_in_worker,
+)
+from airflow_provider_pipelines.links import RUN_ID_KEY, RUN_URL_KEY
+from airflow_provider_pipelines.runs import RemoteRun
+from airflow_provider_pipelines.validation import is_template, require_seconds
+
+DEFAULT_POLL_INTERVAL = 60.0
+DEFAULT_TIMEOUT = timedelta(hours=24)
+#: the framework's own deferral timeout is only a safety net behind the trigger's deadline,
+#: because when it fires Airflow skips execute_complete and on_kill (no cancel, no message)
+DEFERRAL_SAFETY_MARGIN = timedelta(minutes=30)
+
+
+class RemoteRunOperator(BaseOperator):
+    """Base of the operators that start a remote run and wait for it.
+
+    :param conn_id: the Airflow connection id.
+    :param wait_for_completion: wait until the run ends (default); when False, return once it started.
+    :param deferrable: wait in the triggerer, freeing the worker slot (default:
+        ``[operators] default_deferrable``).
+    :param poll_interval: the longest pause between two status reads, in seconds. Polling
+        starts every few seconds and slows down towards this as the run goes on.
+    :param timeout: how long to wait for the run (seconds or a timedelta; default 24 hours).
+        Past it the task fails, and the run is cancelled where the vendor allows it.
+    :param cancel_on_timeout: cancel the run at the deadline or when the task is killed,
+        where the vendor can cancel.
+    """
+
+    hook_class: ClassVar[type[PipelineHook]]
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        wait_for_completion: bool = True,
+        deferrable: bool | None = None,
+        poll_interval: float | timedelta = DEFAULT_POLL_INTERVAL,
+        timeout: float | timedelta | None = DEFAULT_TIMEOUT,
+        cancel_on_timeout: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id
+        self.wait_for_completion = bool(wait_for_completion)
+        self.deferrable = default_deferrable() if deferrable is None else bool(deferrable)
+        self.poll_interval = require_seconds("poll_interval", poll_interval) or DEFAULT_POLL_INTERVAL
+        self.timeout = require_seconds("timeout", DEFAULT_TIMEOUT if timeout is None else timeout) or 0.0
+        self.cancel_on_timeout = bool(cancel_on_timeout)
+        self._active_run: RemoteRun | None = None
+
+    # -- what a vendor operator provides ---------------------------------------------------
+
+    def validate(self, rendered: bool) -> None:
+        """Check the vendor parameters. Before rendering, templated values are skipped.
+
+        Vendor operators call ``self.validate(rendered=False)`` at the end of ``__init__``
+        (DAG parse time); :meth:`execute` calls it again after rendering, before any request.
+        """
+
+    def start(self, hook: PipelineHook, context: Any) -> RemoteRun:
+        """Start the remote run (or re-attach to one already going) and return it."""
+        raise NotImplementedError
+
+    # -- the lifecycle -----------------------------------------------------------------------
+
+    @staticmethod
+    def check(rendered: bool, value: Any) -> bool:
+        """True when a value is to be validated now (always after rendering, else if not templated)."""
+        return rendered or not is_template(value)
+
+    def get_hook(self) -> PipelineHook:
+        return self.hook_class(self.conn_id)
+
+    def execute(self, context: Any) -> str:
+        self.validate(rendered=True)
+        hook = self.get_hook()
+        started_at = utcnow()
+        run = self.start(hook, context)
+        self._active_run = run
+        self.remember(context, run)
+        if not self.wait_for_completion:
+            return run.run_id
+        deadline = started_at + timedelta(seconds=self.timeout)
+        if self.deferrable and not run.state.is_terminal:
+            self.defer_wait(run, started_at, deadline)
+        waiter = Waiter(
+            hook.api.display_name, PollSchedule(self.poll_interval), deadline, started_at, self.log
+        )
+        final = wait_in_worker(hook, run, waiter)
+        self._active_run = None
+        if not final.state.is_terminal:
+            handle_deadline(hook, final, self.cancel_on_timeout, self.log)
+        return conclude(hook, final, self.log)
+
+    def remember(self, context: Any, run: RemoteRun) -> None:
+        """Push the run's id and link to XCom and the log before any waiting: a started run is never lost."""
+        ti = context["ti"]
+        ti.xcom_push(key=RUN_ID_KEY, value=run.run_id)
+        if run.url:
+            ti.xcom_push(key=RUN_URL_KEY, value=run.url)
+        self.log.info(
+            "Started %s run %s%s", self.hook_class.api_class.display_name, run.run_id,
+            f": {run.url}" if run.url else "",
+        )
+
+    def defer_wait(self, run: RemoteRun, started_at: Any, deadline: Any) -> None:
+        from airflow_provider_pipelines.triggers.runs import RemoteRunTrigger
+
+        self.defer(
+            trigger=RemoteRunTrigger(
+                vendor=run.vendor,
+                conn_id=self.conn_id,
+                ref=run.ref,
+                run_id=run.run_id,
+                deadline=deadline,
+                poll_interval=self.poll_interval,
+                started_at=started_at,
+                run_url=run.url,
+            ),
+            method_name="execute_complete",
+            timeout=deadline - utcnow() + DEFERRAL_SAFETY_MARGIN,
+        )
+
+    def execute_complete(self, context: Any, event: Any = None) -> str:
+        """Resume after the trigger fired: success only on an explicit, well-formed success event."""
+        hook = self.get_hook()
+        run_id = complete_from_event(hook, event, self.cancel_on_timeout, self.log)
+        return run_id
+
+    def on_kill(self) -> None:
+        run = self._active_run
+        if run is None:
+            return
+        hook = self.get_hook()
+        name = hook.api.display_name
+        if not self.cancel_on_timeout or hook.api.cancel_request(run.ref) is None:
+            self.log.warning("Task killed; %s %s goes on running", name, run.describe())
+            return
+        try:
+            hook.cancel_run(run)
+            self.log.warning("Task killed; cancelled %s %s", name, run.describe())
+        except PipelinesError as exc:
+            self.log.error("Task killed; could not cancel %s %s: %s", name, run.describe(), exc)

@@ -1,0 +1,1 @@
+"""Sensors: wait on a remote run someone else started."""

@@ -1,0 +1,116 @@
+"""The sensor every vendor shares: wait on a run that something else started."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from airflow_provider_pipelines._compat import BaseSensorOperator, default_deferrable
+from airflow_provider_pipelines.hooks.base import PipelineHook
+from airflow_provider_pipelines.lifecycle import (
+    TRANSIENT_ERRORS,
+    complete_from_event,
+    conclude,
+    deadline_from,
+    utcnow,
+)
+from airflow_provider_pipelines.runs import RemoteRun, RunState
+from airflow_provider_pipelines.validation import is_template, require_seconds
+
+
+class RemoteRunSensor(BaseSensorOperator):
+    """Base of the sensors that wait for a remote run to end.
+
+    Succeeds when the run succeeds; fails at once, with the vendor's status and the
+    run's link, when it ends any other way. ``timeout`` (seconds, the sensor's own
+    parameter, default 7 days) bounds the wait in both modes.
+
+    :param conn_id: the Airflow connection id.
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    :param poll_interval: seconds between status reads when poking; the longest pause when deferred.
+    """
+
+    hook_class: ClassVar[type[PipelineHook]]
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        deferrable: bool | None = None,
+        poll_interval: float | timedelta = 60.0,
+        **kwargs: Any,
+    ) -> None:
+        interval = require_seconds("poll_interval", poll_interval) or 60.0
+        kwargs.setdefault("poke_interval", interval)
+        super().__init__(**kwargs)
+        self.conn_id = conn_id
+        self.deferrable = default_deferrable() if deferrable is None else bool(deferrable)
+        self.poll_interval = interval
+
+    def ref(self) -> dict[str, str]:
+        """The ids of the run to watch (after rendering)."""
+        raise NotImplementedError
+
+    def validate(self, rendered: bool) -> None:
+        """Check the vendor parameters; see ``RemoteRunOperator.validate``."""
+
+    @staticmethod
+    def check(rendered: bool, value: Any) -> bool:
+        return rendered or not is_template(value)
+
+    def get_hook(self) -> PipelineHook:
+        return self.hook_class(self.conn_id)
+
+    def _read(self, hook: PipelineHook) -> RemoteRun | None:
+        try:
+            return hook.get_run(self.ref())
+        except TRANSIENT_ERRORS as exc:
+            self.log.warning("%s status read failed (%s); will try again", hook.api.display_name, exc)
+            return None
+
+    def poke(self, context: Any) -> bool:
+        self.validate(rendered=True)
+        hook = self.get_hook()
+        run = self._read(hook)
+        if run is None:
+            return False
+        if run.state is RunState.UNKNOWN:
+            self.log.warning("%s %s: status not known to this provider; waiting on", hook.api.display_name,
+                             run.describe())
+        else:
+            self.log.info("%s %s is %s", hook.api.display_name, run.describe(), run.state.value)
+        if not run.state.is_terminal:
+            return False
+        conclude(hook, run, self.log)  # raises unless the run succeeded
+        return True
+
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        self.validate(rendered=True)
+        hook = self.get_hook()
+        run = self._read(hook)
+        if run is not None and run.state.is_terminal:
+            return conclude(hook, run, self.log)
+        from airflow_provider_pipelines.triggers.runs import RemoteRunTrigger
+
+        ref = self.ref()
+        now = utcnow()
+        deadline = deadline_from(float(self.timeout), now)
+        self.defer(
+            trigger=RemoteRunTrigger(
+                vendor=hook.api.vendor,
+                conn_id=self.conn_id,
+                ref=ref,
+                run_id=run.run_id if run else ref[hook.api.ref_keys[-1]],
+                deadline=deadline,
+                poll_interval=self.poll_interval,
+                started_at=now,
+                run_url=run.url if run else None,
+            ),
+            method_name="execute_complete",
+        )
+
+    def execute_complete(self, context: Any, event: Any = None) -> str:
+        """Resume after the trigger fired: success only on an explicit, well-formed success event."""
+        return complete_from_event(self.get_hook(), event, cancel=False, logger=self.log)

@@ -1,0 +1,9 @@
+"""The fake vendors the sandbox serves. A new vendor: a module here and a line in ``FAKES``."""
+
+from __future__ import annotations
+
+from airflow_provider_pipelines.testing.fakes.dataform import FakeDataform
+
+FAKES = (FakeDataform,)
+
+__all__ = ["FAKES"]

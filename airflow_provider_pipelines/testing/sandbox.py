@@ -1,0 +1,416 @@
+"""The sandbox: fakes of the vendor APIs over real HTTP on 127.0.0.1, with an admin plane.
+
+Each fake vendor (``testing/fakes/``) has the same parts: a URL table, request
+handlers, an in-memory model of its runs, and errors in the vendor's own format.
+The sandbox adds what every fake shares:
+
+* **run plans**: how a run started under a key (a Dataform schedule name, say)
+  progresses: a list of ``(status word, seconds)`` phases, then a final word;
+* **faults**: injected before the handler (an error status, an HTML page, a
+  delay, a dropped connection) or after it (``accept_then_drop``: the vendor
+  acts, then the connection breaks, as in an ambiguous start);
+* **a request log**: method, path with query, status, time: what a proxy would log.
+
+The admin plane lives under ``/_sandbox/`` (see :class:`SandboxClient`). The
+server binds to 127.0.0.1 only, and stops by itself after ``lifetime`` seconds
+or ``max_requests`` requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ADMIN = "/_sandbox"
+
+
+@dataclass
+class Plan:
+    """How a run progresses: each phase is ``(status word, seconds)``; then ``final`` for good."""
+
+    phases: list[tuple[str, float]]
+    final: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Plan:
+        return cls(phases=[(str(w), float(s)) for w, s in data.get("phases", [])], final=str(data["final"]))
+
+
+@dataclass
+class FakeRun:
+    """One run inside a fake vendor."""
+
+    vendor: str
+    run_id: str
+    key: str
+    plan: Plan
+    created: float = field(default_factory=time.monotonic)
+    data: dict[str, Any] = field(default_factory=dict)
+    forced: str | None = None  # a status set by cancel
+
+    def status(self, now: float | None = None) -> str:
+        if self.forced is not None:
+            return self.forced
+        elapsed = (time.monotonic() if now is None else now) - self.created
+        for word, seconds in self.plan.phases:
+            if elapsed < seconds:
+                return word
+            elapsed -= seconds
+        return self.plan.final
+
+    @property
+    def finished(self) -> bool:
+        return self.forced is not None or self.status() == self.plan.final
+
+    def remaining(self) -> float:
+        return max(0.0, sum(s for _, s in self.plan.phases) - (time.monotonic() - self.created))
+
+
+@dataclass
+class Fault:
+    """A fault applied to the next ``times`` matching requests (``times=-1``: all of them)."""
+
+    kind: str  # status | html | delay | drop | accept_then_drop
+    path: str = ""  # a regular expression searched in the request path
+    method: str | None = None
+    status: int = 500
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None
+    seconds: float = 0.0
+    times: int = 1
+
+    KINDS = ("status", "html", "delay", "drop", "accept_then_drop")
+
+    def matches(self, request: web.Request) -> bool:
+        if self.method and self.method.upper() != request.method:
+            return False
+        return re.search(self.path, request.path) is not None
+
+
+class FakeVendor:
+    """Base of one fake vendor API, mounted under ``/<name>`` in the sandbox."""
+
+    name: str
+    token: str
+    #: status words of a run plan built from (duration, outcome)
+    running_word: str
+    success_word: str
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.runs: dict[str, FakeRun] = {}
+        self._ids = itertools.count(1001)
+
+    @property
+    def prefix(self) -> str:
+        return f"/{self.name}"
+
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        """``(method, path under the prefix, handler)`` rows."""
+        raise NotImplementedError
+
+    def plan_for(self, key: str) -> Plan:
+        plan = self.sandbox.plans.get((self.name, key)) or self.sandbox.plans.get((self.name, "*"))
+        return plan or Plan(phases=[(self.running_word, 2.0)], final=self.success_word)
+
+    def new_run(self, key: str, **data: Any) -> FakeRun:
+        run = FakeRun(self.name, str(next(self._ids)), key, self.plan_for(key), data=data)
+        self.runs[run.run_id] = run
+        return run
+
+    def reset(self) -> None:
+        self.runs.clear()
+
+    def summary(self) -> list[dict[str, Any]]:
+        return [
+            {"run_id": r.run_id, "key": r.key, "status": r.status(), "data": r.data} for r in self.runs.values()
+        ]
+
+
+class Sandbox:
+    """Fake vendor APIs on ``127.0.0.1:<port>`` in a background thread.
+
+    ``with Sandbox() as sandbox:`` starts it on a free port; ``sandbox.url`` is
+    its base URL and ``sandbox.client`` talks to its admin plane.
+
+    :param port: 0 picks a free port.
+    :param lifetime: seconds after which the server stops by itself.
+    :param max_requests: requests after which the server stops by itself.
+    """
+
+    def __init__(self, port: int = 0, lifetime: float = 3600.0, max_requests: int = 2_000_000) -> None:
+        from airflow_provider_pipelines.testing.fakes import FAKES
+
+        self.host = "127.0.0.1"
+        self.port = port
+        self.lifetime = lifetime
+        self.max_requests = max_requests
+        self.plans: dict[tuple[str, str], Plan] = {}
+        self.faults: list[Fault] = []
+        self.log: list[dict[str, Any]] = []
+        self.fakes: dict[str, FakeVendor] = {cls.name: cls(self) for cls in FAKES}
+        self.served = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stopped = threading.Event()
+        self._runner: web.AppRunner | None = None
+        self._error: BaseException | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def client(self) -> SandboxClient:
+        return SandboxClient(self.url)
+
+    def connection_env(self, extras: dict[str, object] | None = None) -> dict[str, str]:
+        """``AIRFLOW_CONN_*`` variables for every vendor's default connection, pointing here."""
+        from airflow_provider_pipelines.testing.connections import connection_env
+
+        return connection_env(self.url, extras=extras)
+
+    def vendor_url(self, vendor: str) -> str:
+        """The base URL to put in a connection's host for one vendor."""
+        return self.url + self.fakes[vendor].prefix
+
+    def start(self) -> Sandbox:
+        self._thread = threading.Thread(target=self._serve, name="pipelines-sandbox", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(15) or self._error is not None:
+            raise RuntimeError(f"sandbox did not start: {self._error!r}")
+        return self
+
+    def stop(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed() and not self._stopped.is_set():
+            loop.call_soon_threadsafe(self._stopped.set)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def wait(self) -> None:
+        """Block until the server stops (lifetime, request limit, or :meth:`stop`)."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(0.5)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _serve(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._main())
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+        finally:
+            loop.close()
+
+    async def _main(self) -> None:
+        app = web.Application(middlewares=[self._middleware], client_max_size=4 * 1024 * 1024)
+        for fake in self.fakes.values():
+            for method, path, handler in fake.routes():
+                app.router.add_route(method, fake.prefix + path, handler)
+        self._admin_routes(app)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=4096)
+        await site.start()
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.lifetime, stop.set)
+        self._stop_event = stop
+        while not stop.is_set() and not self._stopped.is_set():
+            await asyncio.sleep(0.1)
+        await self._runner.cleanup()
+
+    # -- shared behaviour: request log, faults, limits ----------------------------------------
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self.served += 1
+        if self.served >= self.max_requests:
+            self._stop_event.set()
+        if request.path.startswith(ADMIN):
+            return await handler(request)
+        entry: dict[str, Any] = {
+            "t": time.time(),
+            "method": request.method,
+            "path": request.path_qs,
+            "vendor": request.path.split("/")[1],
+            "status": None,
+            "fault": None,
+        }
+        self.log.append(entry)
+        fault = self._take_fault(request)
+        if fault is not None:
+            entry["fault"] = fault.kind
+            if fault.kind == "delay":
+                await asyncio.sleep(fault.seconds)
+            elif fault.kind == "drop":
+                return self._drop(request, entry)
+            elif fault.kind in ("status", "html"):
+                entry["status"] = fault.status
+                return self._fault_response(fault)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            entry["status"] = exc.status
+            raise
+        entry["status"] = response.status
+        if fault is not None and fault.kind == "accept_then_drop":
+            return self._drop(request, entry)
+        return response
+
+    def _take_fault(self, request: web.Request) -> Fault | None:
+        for fault in self.faults:
+            if fault.times != 0 and fault.matches(request):
+                if fault.times > 0:
+                    fault.times -= 1
+                return fault
+        return None
+
+    @staticmethod
+    def _drop(request: web.Request, entry: dict[str, Any]) -> web.StreamResponse:
+        entry["status"] = "dropped"
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError()
+
+    @staticmethod
+    def _fault_response(fault: Fault) -> web.Response:
+        if fault.kind == "html":
+            body = fault.body or (
+                f"<html><head><title>{fault.status} Bad Gateway</title></head><body><center><h1>"
+                f"{fault.status} Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
+            )
+            return web.Response(status=fault.status, text=body, content_type="text/html", headers=fault.headers)
+        body = fault.body if fault.body is not None else '{"error": "injected fault"}'
+        return web.Response(status=fault.status, text=body, content_type="application/json", headers=fault.headers)
+
+    # -- the admin plane ----------------------------------------------------------------------
+
+    def _admin_routes(self, app: web.Application) -> None:
+        app.router.add_post(ADMIN + "/reset", self._admin_reset)
+        app.router.add_post(ADMIN + "/plans", self._admin_plan)
+        app.router.add_post(ADMIN + "/faults", self._admin_fault)
+        app.router.add_get(ADMIN + "/requests", self._admin_requests)
+        app.router.add_get(ADMIN + "/runs/{vendor}", self._admin_runs)
+        app.router.add_get(ADMIN + "/health", self._admin_health)
+
+    async def _admin_reset(self, request: web.Request) -> web.Response:
+        self.plans.clear()
+        self.faults.clear()
+        self.log.clear()
+        for fake in self.fakes.values():
+            fake.reset()
+        return web.json_response({"ok": True})
+
+    async def _admin_plan(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        vendor = data.get("vendor")
+        if vendor not in self.fakes:
+            return web.json_response({"error": f"unknown vendor {vendor!r}"}, status=400)
+        fake = self.fakes[vendor]
+        if "final" in data:
+            plan = Plan.from_json(data)
+        else:
+            plan = Plan(
+                phases=[(fake.running_word, float(data.get("duration", 2.0)))],
+                final=str(data.get("outcome", fake.success_word)),
+            )
+        self.plans[(vendor, str(data.get("key", "*")))] = plan
+        return web.json_response({"ok": True})
+
+    async def _admin_fault(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        if data.get("kind") not in Fault.KINDS:
+            return web.json_response({"error": f"kind must be one of {Fault.KINDS}"}, status=400)
+        self.faults.append(Fault(**data))
+        return web.json_response({"ok": True})
+
+    async def _admin_requests(self, request: web.Request) -> web.Response:
+        return web.json_response(self.log)
+
+    async def _admin_runs(self, request: web.Request) -> web.Response:
+        fake = self.fakes.get(request.match_info["vendor"])
+        if fake is None:
+            return web.json_response({"error": "unknown vendor"}, status=404)
+        return web.json_response(fake.summary())
+
+    async def _admin_health(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "vendors": {n: f.prefix for n, f in self.fakes.items()}})
+
+
+class SandboxClient:
+    """Drives a sandbox's admin plane over HTTP (stdlib only, so it works from any process)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        import json
+        import urllib.request
+
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            self.url + ADMIN + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def reset(self) -> None:
+        """Forget all runs, plans, faults and logged requests."""
+        self._call("POST", "/reset", {})
+
+    def plan(self, vendor: str, key: str = "*", *, duration: float = 2.0, outcome: str | None = None,
+             phases: list[tuple[str, float]] | None = None, final: str | None = None) -> None:
+        """Say how runs started under ``key`` progress (``*``: every key without a plan of its own)."""
+        body: dict[str, Any] = {"vendor": vendor, "key": key}
+        if final is not None:
+            body.update(phases=[list(p) for p in phases or []], final=final)
+        else:
+            body.update(duration=duration)
+            if outcome is not None:
+                body["outcome"] = outcome
+        self._call("POST", "/plans", body)
+
+    def fault(self, kind: str, path: str = "", *, method: str | None = None, status: int = 500,
+              headers: dict[str, str] | None = None, body: str | None = None, seconds: float = 0.0,
+              times: int = 1) -> None:
+        """Inject a fault on the next ``times`` requests whose path matches the regex ``path``."""
+        self._call("POST", "/faults", {
+            "kind": kind, "path": path, "method": method, "status": status, "headers": headers or {},
+            "body": body, "seconds": seconds, "times": times,
+        })
+
+    def requests(self, vendor: str | None = None) -> list[dict[str, Any]]:
+        """The requests the fakes received (admin calls excluded)."""
+        rows: list[dict[str, Any]] = self._call("GET", "/requests")
+        return [r for r in rows if vendor is None or r["vendor"] == vendor]
+
+    def runs(self, vendor: str) -> list[dict[str, Any]]:
+        """The runs a fake vendor holds: id, key, status, data."""
+        rows: list[dict[str, Any]] = self._call("GET", f"/runs/{vendor}")
+        return rows

@@ -1,0 +1,1 @@
+"""Triggers: one class serves every vendor."""

@@ -1,0 +1,107 @@
+"""``RemoteRunTrigger``: waits on any vendor's run in the triggerer, until it ends or the deadline.
+
+It serialises only plain ids: the vendor key, the connection id, the run's ref,
+and UTC wall-clock times (never a token, never a monotonic clock), so a
+triggerer restart rebuilds it from :meth:`RemoteRunTrigger.serialize` and it
+carries on. Transient errors are retried and logged, never turned into task
+failures; permanent ones (bad token, unknown run) end it with an ``error`` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_pipelines.errors import PipelinesError
+from airflow_provider_pipelines.hooks import hook_class
+from airflow_provider_pipelines.lifecycle import PollSchedule, RunEvent, Waiter
+from airflow_provider_pipelines.runs import RemoteRun, RunState
+
+
+def _as_utc(value: str | datetime, name: str) -> datetime:
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if when.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware (UTC), got {value!r}")
+    return when
+
+
+class RemoteRunTrigger(BaseTrigger):
+    """Poll a remote run from the triggerer until it ends, then fire one event.
+
+    :param vendor: the vendor key (``"dataform"``, ...), looked up in an allow-list of hooks.
+    :param conn_id: the Airflow connection id; credentials are fetched in the triggerer.
+    :param ref: the ids that address the run (strings only).
+    :param run_id: the run's id, for log lines.
+    :param deadline: UTC time after which the trigger stops with a ``timeout`` event.
+    :param poll_interval: the longest pause between two polls, in seconds.
+    :param started_at: when the run was started; the adaptive schedule grows from it.
+    :param run_url: the run's web link, for log lines.
+    """
+
+    def __init__(
+        self,
+        *,
+        vendor: str,
+        conn_id: str,
+        ref: Mapping[str, str],
+        run_id: str,
+        deadline: str | datetime,
+        poll_interval: float,
+        started_at: str | datetime,
+        run_url: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.vendor = vendor
+        self.conn_id = conn_id
+        self.ref = dict(ref)
+        self.run_id = run_id
+        self.deadline = _as_utc(deadline, "deadline")
+        self.started_at = _as_utc(started_at, "started_at")
+        self.poll_interval = float(poll_interval)
+        self.run_url = run_url
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "vendor": self.vendor,
+                "conn_id": self.conn_id,
+                "ref": dict(self.ref),
+                "run_id": self.run_id,
+                "deadline": self.deadline.isoformat(),
+                "poll_interval": self.poll_interval,
+                "started_at": self.started_at.isoformat(),
+                "run_url": self.run_url,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = hook_class(self.vendor)(self.conn_id)
+        waiter = Waiter(
+            hook.api.display_name, PollSchedule(self.poll_interval), self.deadline, self.started_at, self.log
+        )
+        run = RemoteRun(
+            vendor=self.vendor, ref=self.ref, run_id=self.run_id, state=RunState.UNKNOWN, url=self.run_url
+        )
+        while True:
+            try:
+                run = await hook.aget_run(self.ref)
+                waiter.observe(run)
+            except PipelinesError as exc:
+                try:
+                    waiter.observe_error(exc)
+                except PipelinesError as permanent:
+                    yield TriggerEvent(RunEvent("error", run, str(permanent)).to_payload())
+                    return
+            if run.state.is_terminal:
+                yield TriggerEvent(RunEvent("finished", run).to_payload())
+                return
+            pause = waiter.next_sleep()
+            if pause is None:
+                yield TriggerEvent(RunEvent("timeout", run).to_payload())
+                return
+            await asyncio.sleep(pause)
