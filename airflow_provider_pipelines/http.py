@@ -13,12 +13,13 @@ modules constantly, and each library costs tens of milliseconds to import.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -390,25 +391,46 @@ class AsyncTransport:
         return await self.endpoint.retry.acall(request, self.send_once)
 
 
-# (event loop, base URL, verify) -> session. Holding the loop object keeps its id
-# from being reused by a later loop while the entry exists.
-_SESSIONS: dict[tuple[int, str, bool], tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession]] = {}
+# (event loop, base URL, verify) -> [loop, session, leases]. Holding the loop object keeps
+# its id from being reused by a later loop while the entry exists.
+_SESSIONS: dict[tuple[int, str, bool], list[Any]] = {}
+
+
+def _session_key(endpoint: Endpoint) -> tuple[int, str, bool]:
+    return (id(asyncio.get_running_loop()), endpoint.base_url, endpoint.verify)
 
 
 async def _shared_session(endpoint: Endpoint) -> aiohttp.ClientSession:
     """One ``aiohttp`` session per event loop and base URL, created on first use."""
     import aiohttp
 
-    loop = asyncio.get_running_loop()
-    key = (id(loop), endpoint.base_url, endpoint.verify)
+    key = _session_key(endpoint)
     entry = _SESSIONS.get(key)
     if entry is None or entry[1].closed:
-        for stale in [k for k, (other, _) in _SESSIONS.items() if other.is_closed()]:
+        for stale in [k for k, e in _SESSIONS.items() if e[0].is_closed()]:
             del _SESSIONS[stale]
         connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30)
-        entry = (loop, aiohttp.ClientSession(connector=connector))
+        entry = [asyncio.get_running_loop(), aiohttp.ClientSession(connector=connector), 0]
         _SESSIONS[key] = entry
-    return entry[1]
+    session: aiohttp.ClientSession = entry[1]
+    return session
+
+
+@contextlib.asynccontextmanager
+async def session_lease(endpoint: Endpoint) -> AsyncIterator[None]:
+    """Hold the shared session of an endpoint for a while; the last holder to leave closes it."""
+    await _shared_session(endpoint)
+    key = _session_key(endpoint)
+    _SESSIONS[key][2] += 1
+    try:
+        yield
+    finally:
+        entry = _SESSIONS.get(key)
+        if entry is not None:
+            entry[2] -= 1
+            if entry[2] <= 0:
+                del _SESSIONS[key]
+                await entry[1].close()
 
 
 async def close_shared_sessions() -> None:

@@ -113,10 +113,11 @@ class Waiter:
             )
             return
         self.log.info(
-            "%s run %s %s for %s%s%s",
+            "%s run %s %s %s %s%s%s",
             self.display_name,
             run.run_id,
             run.state.value,
+            "after" if run.state.is_terminal else "for",
             format_elapsed(self.elapsed()),
             where,
             link,
@@ -168,7 +169,7 @@ def conclude(hook: PipelineHook, run: RemoteRun, logger: logging.Logger | Any) -
         reasons = hook.explain_failure(run)
         for line in reasons:
             logger.error("%s", line)
-        message = f"{name} {run.describe()} ended {run.state.value}"
+        message = f"{name} {run.describe()} did not succeed: it ended {run.state.value}"
         if reasons:
             message += f": {reasons[0]}"
         raise RunFailedError(message, run)

@@ -86,13 +86,11 @@ class RemoteRun:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
-        """``run 5678 (vendor status FAILED) https://...`` for log and error lines."""
-        text = f"run {self.run_id}"
-        if self.vendor_status is not None:
-            text += f" (vendor status {self.vendor_status})"
+        """``run 5678 (status FAILED, https://...)`` for log and error lines."""
+        facts = [f"status {self.vendor_status}"] if self.vendor_status is not None else []
         if self.url:
-            text += f" {self.url}"
-        return text
+            facts.append(self.url)
+        return f"run {self.run_id}" + (f" ({', '.join(facts)})" if facts else "")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON, for trigger events and XCom."""

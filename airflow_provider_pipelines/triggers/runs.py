@@ -18,6 +18,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_pipelines.errors import PipelinesError
 from airflow_provider_pipelines.hooks import hook_class
+from airflow_provider_pipelines.hooks.base import PipelineHook
+from airflow_provider_pipelines.http import session_lease
 from airflow_provider_pipelines.lifecycle import PollSchedule, RunEvent, Waiter
 from airflow_provider_pipelines.runs import RemoteRun, RunState
 
@@ -80,12 +82,22 @@ class RemoteRunTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = hook_class(self.vendor)(self.conn_id)
-        waiter = Waiter(
-            hook.api.display_name, PollSchedule(self.poll_interval), self.deadline, self.started_at, self.log
-        )
         run = RemoteRun(
             vendor=self.vendor, ref=self.ref, run_id=self.run_id, state=RunState.UNKNOWN, url=self.run_url
+        )
+        hook = hook_class(self.vendor)(self.conn_id)
+        try:
+            endpoint = await hook.aget_endpoint()
+        except PipelinesError as exc:
+            yield TriggerEvent(RunEvent("error", run, str(exc)).to_payload())
+            return
+        async with session_lease(endpoint):
+            event = await self._wait(hook, run)
+        yield TriggerEvent(event.to_payload())
+
+    async def _wait(self, hook: PipelineHook, run: RemoteRun) -> RunEvent:
+        waiter = Waiter(
+            hook.api.display_name, PollSchedule(self.poll_interval), self.deadline, self.started_at, self.log
         )
         while True:
             try:
@@ -95,13 +107,10 @@ class RemoteRunTrigger(BaseTrigger):
                 try:
                     waiter.observe_error(exc)
                 except PipelinesError as permanent:
-                    yield TriggerEvent(RunEvent("error", run, str(permanent)).to_payload())
-                    return
+                    return RunEvent("error", run, str(permanent))
             if run.state.is_terminal:
-                yield TriggerEvent(RunEvent("finished", run).to_payload())
-                return
+                return RunEvent("finished", run)
             pause = waiter.next_sleep()
             if pause is None:
-                yield TriggerEvent(RunEvent("timeout", run).to_payload())
-                return
+                return RunEvent("timeout", run)
             await asyncio.sleep(pause)

@@ -1,0 +1,93 @@
+"""Dataform end to end in real Airflow: dag.test(), in both waiting modes, against the sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.dagrun import run_dag
+
+MODES = ["poll", "defer"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_successful_run_returns_its_id_and_pushes_its_link_first(airflow_db, client, mode, capfd):
+    client.plan("dataform", "ok", duration=1.0, outcome="SUCCESSFUL")
+    outcome = run_dag(f"t_dataform_{mode}", {"schedule": "ok"})
+    runs = client.runs("dataform")
+    assert outcome.tasks == {"run": "success"}
+    assert len(runs) == 1 and runs[0]["key"] == "ok"
+    run_id = runs[0]["run_id"]
+    assert outcome.xcom[("run", "return_value")] == run_id
+    assert outcome.xcom[("run", "run_id")] == run_id
+    assert outcome.xcom[("run", "run_url")].endswith(f"/#/1234/run/{run_id}")
+    assert runs[0]["data"]["request"] == {"scheduleName": "ok", "runConfig": {"tags": ["daily"]}}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("status", ["FAILED", "CANCELLED", "TIMED_OUT"])
+def test_unsuccessful_run_fails_the_task_naming_status_run_and_link(airflow_db, client, mode, status, capfd):
+    client.plan("dataform", "bad", duration=0.5, outcome=status)
+    outcome = run_dag(f"t_dataform_{mode}", {"schedule": "bad"})
+    out = capfd.readouterr()
+    text = out.out + out.err
+    run_id = client.runs("dataform")[0]["run_id"]
+    assert outcome.tasks == {"run": "failed"}
+    assert f"Dataform run {run_id} (status {status}, http" in text
+    assert "did not succeed" in text
+    # the run was recorded before the wait failed
+    assert outcome.xcom[("run", "run_id")] == run_id
+    assert ("run", "return_value") not in outcome.xcom
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_deadline_fails_the_task_saying_the_run_may_still_be_going(airflow_db, client, mode, capfd):
+    client.plan("dataform", "slow", duration=60, outcome="SUCCESSFUL")
+    outcome = run_dag(f"t_dataform_{mode}", {"schedule": "slow"})
+    text = "".join(capfd.readouterr())
+    assert outcome.tasks == {"run": "failed"}
+    assert "had not finished by the deadline" in text
+    assert "offers no cancel, so the run may still be going" in text
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_unknown_status_word_is_never_success(airflow_db, client, mode, capfd):
+    client.plan("dataform", "odd", final="PAUSED_BY_ADMIN", phases=[("RUNNING", 0.3)])
+    outcome = run_dag(f"t_dataform_{mode}", {"schedule": "odd"})
+    text = "".join(capfd.readouterr())
+    assert outcome.tasks == {"run": "failed"}
+    assert "'PAUSED_BY_ADMIN', which this provider does not know" in text
+    assert "had not finished by the deadline" in text
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_unknown_project_fails_with_404_hint(airflow_db, client, mode, capfd):
+    outcome = run_dag(f"t_dataform_{mode}", {"schedule": "x", "project": "999"})
+    text = "".join(capfd.readouterr())
+    assert outcome.tasks == {"run": "failed"}
+    assert "HTTP 404" in text and "check project_id" in text
+    assert client.runs("dataform") == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_templated_bad_tags_fail_after_rendering_before_any_request(airflow_db, client, mode, capfd):
+    outcome = run_dag(f"t_dataform_{mode}", {"schedule": "x", "tag": " "})
+    text = "".join(capfd.readouterr())
+    assert outcome.tasks == {"run": "failed"}
+    assert "tags must be a list of non-empty strings" in text
+    assert client.requests("dataform") == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_sensor_waits_on_a_run_started_without_waiting(airflow_db, client, mode):
+    client.plan("dataform", "ok", duration=1.0, outcome="SUCCESSFUL")
+    outcome = run_dag(f"t_dataform_nowait_{mode}", {"schedule": "ok"})
+    run_id = client.runs("dataform")[0]["run_id"]
+    assert outcome.tasks == {"start": "success", "watch": "success"}
+    assert outcome.xcom[("start", "return_value")] == run_id
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_sensor_fails_when_the_run_fails(airflow_db, client, mode):
+    client.plan("dataform", "bad", duration=0.5, outcome="FAILED")
+    outcome = run_dag(f"t_dataform_nowait_{mode}", {"schedule": "bad"})
+    assert outcome.tasks == {"start": "success", "watch": "failed"}
