@@ -261,6 +261,10 @@ class Sandbox:
             "vendor": request.path.split("/")[1],
             "status": None,
             "fault": None,
+            # the client's address:port tells one kept-alive connection from a new one
+            "peer": "%s:%s" % (request.transport.get_extra_info("peername") or ("?", "?"))[:2]
+            if request.transport
+            else None,
         }
         self.log.append(entry)
         fault = self._take_fault(request)
