@@ -63,7 +63,13 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "extra-links": [f"{_PKG}.links.DataformRunLink"],
         "integrations": [
-            {"integration-name": "Dataform Web", "external-doc-url": "https://docs.dataform.co/dataform-web/api"},
-            {"integration-name": "Pipelines", "external-doc-url": "https://pypi.org/project/airflow-provider-pipelines/"},
+            {
+                "integration-name": "Dataform Web",
+                "external-doc-url": "https://docs.dataform.co/dataform-web/api",
+            },
+            {
+                "integration-name": "Pipelines",
+                "external-doc-url": "https://pypi.org/project/airflow-provider-pipelines/",
+            },
         ],
     }

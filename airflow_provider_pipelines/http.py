@@ -364,7 +364,7 @@ class AsyncTransport:
                 json=request.json,
                 data=request.form,
                 headers=self.endpoint.headers,
-                ssl=None if self.endpoint.verify else False,
+                ssl=self.endpoint.verify,
                 timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=min(10.0, timeout)),
             ) as resp:
                 body = await resp.read()

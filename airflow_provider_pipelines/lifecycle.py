@@ -172,6 +172,7 @@ def conclude(hook: PipelineHook, run: RemoteRun, logger: logging.Logger | Any) -
         message = f"{name} {run.describe()} did not succeed: it ended {run.state.value}"
         if reasons:
             message += f": {reasons[0]}"
+        logger.error("%s", message)
         raise RunFailedError(message, run)
     raise RunTimeoutError(deadline_message(hook, run), run)
 

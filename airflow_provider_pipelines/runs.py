@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class RunState(str, enum.Enum):
+class RunState(enum.StrEnum):
     """A remote run's state, the same words for every vendor."""
 
     QUEUED = "queued"
@@ -30,9 +30,6 @@ class RunState(str, enum.Enum):
     def is_terminal(self) -> bool:
         """True when the run will not change state again by itself."""
         return self in _TERMINAL
-
-    def __str__(self) -> str:
-        return self.value
 
 
 _TERMINAL = frozenset({RunState.SUCCESS, RunState.FAILED, RunState.CANCELLED, RunState.SKIPPED})

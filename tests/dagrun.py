@@ -33,9 +33,13 @@ def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> Outcome:
     dag = _bag().get_dag(dag_id)
     assert dag is not None, f"no test DAG {dag_id}"
     dr = dag.test(run_conf=conf or {})
-    tasks = {ti.task_id: str(ti.state.value if hasattr(ti.state, "value") else ti.state)
-             for ti in dr.get_task_instances()}
-    return Outcome(state=str(getattr(dr.state, "value", dr.state)), tasks=tasks, xcom=_xcoms(dag_id, dr.run_id))
+    tasks = {
+        ti.task_id: str(ti.state.value if hasattr(ti.state, "value") else ti.state)
+        for ti in dr.get_task_instances()
+    }
+    return Outcome(
+        state=str(getattr(dr.state, "value", dr.state)), tasks=tasks, xcom=_xcoms(dag_id, dr.run_id)
+    )
 
 
 def _xcoms(dag_id: str, run_id: str) -> dict[tuple[str, str], Any]:

@@ -49,7 +49,10 @@ def test_start_reads_the_run_once_for_its_link(client, conn):
     assert run.state is RunState.RUNNING and run.vendor_status == "RUNNING"
     assert run.url and run.url.endswith(f"/#/1234/run/{run.run_id}")
     assert [r["method"] for r in client.requests("dataform")] == ["POST", "GET"]
-    assert client.runs("dataform")[0]["data"]["request"] == {"scheduleName": "nightly", "runConfig": {"tags": ["x"]}}
+    assert client.runs("dataform")[0]["data"]["request"] == {
+        "scheduleName": "nightly",
+        "runConfig": {"tags": ["x"]},
+    }
 
 
 def test_token_goes_only_in_the_bearer_header_never_in_urls(client, conn):

@@ -48,14 +48,25 @@ def test_serialize_round_trip_holds_only_plain_ids_and_no_secret(sandbox):
     run = DataformHook().start_run("1234")
     trigger = make_trigger(run)
     _, kwargs = trigger.serialize()
-    assert set(kwargs) == {"vendor", "conn_id", "ref", "run_id", "deadline", "poll_interval", "started_at", "run_url"}
+    assert set(kwargs) == {
+        "vendor",
+        "conn_id",
+        "ref",
+        "run_id",
+        "deadline",
+        "poll_interval",
+        "started_at",
+        "run_url",
+    }
     assert TOKEN not in json.dumps(kwargs)
     assert rebuilt(trigger).serialize() == trigger.serialize()
     assert kwargs["deadline"].endswith("+00:00")
 
 
-@pytest.mark.parametrize(("outcome", "state"), [("SUCCESSFUL", "success"), ("FAILED", "failed"),
-                                                ("CANCELLED", "cancelled"), ("TIMED_OUT", "failed")])
+@pytest.mark.parametrize(
+    ("outcome", "state"),
+    [("SUCCESSFUL", "success"), ("FAILED", "failed"), ("CANCELLED", "cancelled"), ("TIMED_OUT", "failed")],
+)
 def test_trigger_fires_once_with_the_final_state(client, outcome, state):
     client.plan("dataform", duration=0.5, outcome=outcome)
     run = DataformHook().start_run("1234")
@@ -129,6 +140,7 @@ def test_many_triggers_share_one_connection_pool(client):
         async def one(run):
             async for event in make_trigger(run).run():
                 return RunEvent.parse(event.payload)
+
         return await asyncio.gather(*(one(r) for r in runs))
 
     started = len(client.requests("dataform"))

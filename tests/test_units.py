@@ -37,8 +37,9 @@ READ = ApiRequest("GET", "v1/x", what="read thing")
 START = ApiRequest("POST", "v1/x", idempotent=False, what="start thing")
 
 
-def response(status: int, body: bytes = b"{}", headers: dict[str, str] | None = None,
-             request: ApiRequest = READ) -> ApiResponse:
+def response(
+    status: int, body: bytes = b"{}", headers: dict[str, str] | None = None, request: ApiRequest = READ
+) -> ApiResponse:
     return ApiResponse(status=status, headers=headers or {}, body=body, request=request, url="http://h/v1/x")
 
 
@@ -63,7 +64,10 @@ def test_dataform_status_table(word, state):
 
 def test_only_success_state_is_success_and_unknown_is_not_terminal():
     assert [s for s in RunState if s.is_terminal] == [
-        RunState.SUCCESS, RunState.FAILED, RunState.CANCELLED, RunState.SKIPPED
+        RunState.SUCCESS,
+        RunState.FAILED,
+        RunState.CANCELLED,
+        RunState.SKIPPED,
     ]
     assert not RunState.UNKNOWN.is_terminal and not RunState.BLOCKED.is_terminal
 
@@ -119,8 +123,17 @@ def test_dataform_parse_started_needs_an_id():
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(401, AuthError), (403, AuthError), (404, NotFoundError), (400, ClientError), (422, ClientError),
-     (429, RateLimitedError), (500, ServerError), (502, ServerError), (504, ServerError)],
+    [
+        (401, AuthError),
+        (403, AuthError),
+        (404, NotFoundError),
+        (400, ClientError),
+        (422, ClientError),
+        (429, RateLimitedError),
+        (500, ServerError),
+        (502, ServerError),
+        (504, ServerError),
+    ],
 )
 def test_error_statuses_map_to_typed_errors(status, error):
     with pytest.raises(error) as info:
@@ -130,7 +143,7 @@ def test_error_statuses_map_to_typed_errors(status, error):
 
 
 def test_auth_error_names_the_connection_and_what_to_check():
-    with pytest.raises(AuthError, match="connection 'dataform_default'.*token"):
+    with pytest.raises(AuthError, match=r"connection 'dataform_default'.*token"):
         check_response(response(401), conn_id="dataform_default")
 
 
@@ -230,7 +243,9 @@ def test_format_elapsed():
     assert [format_elapsed(s) for s in (5, 200, 3720)] == ["5s", "3m20s", "1h02m"]
 
 
-RUN = RemoteRun("dataform", {"project_id": "1", "run_id": "2"}, "2", RunState.SUCCESS, "SUCCESSFUL", "https://u")
+RUN = RemoteRun(
+    "dataform", {"project_id": "1", "run_id": "2"}, "2", RunState.SUCCESS, "SUCCESSFUL", "https://u"
+)
 
 
 def test_run_event_round_trip():

@@ -60,7 +60,9 @@ class DataformApi(VendorApi):
             json=body,
             idempotent=False,
             what=f"start Dataform run in project {project_id}",
-            hints={404: f"Dataform knows no project {project_id!r}: check project_id and the API token's project"},
+            hints={
+                404: f"Dataform knows no project {project_id!r}: check project_id and the API token's project"
+            },
         )
 
     def parse_started(self, response: ApiResponse, project_id: str) -> dict[str, str]:
@@ -74,7 +76,10 @@ class DataformApi(VendorApi):
             "GET",
             f"v1/project/{quote_segment(project_id)}/run/{quote_segment(run_id)}",
             what=f"read Dataform run {run_id} of project {project_id}",
-            hints={404: f"Dataform knows no run {run_id!r} in project {project_id!r}: check project_id and run_id"},
+            hints={
+                404: f"Dataform knows no run {run_id!r} in project {project_id!r}: "
+                "check project_id and run_id"
+            },
         )
 
     def parse_run(self, response: ApiResponse, ref: Mapping[str, str]) -> RemoteRun:

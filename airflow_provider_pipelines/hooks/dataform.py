@@ -51,5 +51,7 @@ class DataformHook(PipelineHook):
         try:
             return self.get_run(ref)
         except PipelinesError as exc:
-            self.log.warning("Dataform run %s started, but its first status read failed: %s", ref["run_id"], exc)
+            self.log.warning(
+                "Dataform run %s started, but its first status read failed: %s", ref["run_id"], exc
+            )
             return RemoteRun(vendor=self.api.vendor, ref=ref, run_id=ref["run_id"], state=RunState.UNKNOWN)

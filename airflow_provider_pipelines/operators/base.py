@@ -122,7 +122,9 @@ class RemoteRunOperator(BaseOperator):
         if run.url:
             ti.xcom_push(key=RUN_URL_KEY, value=run.url)
         self.log.info(
-            "Started %s run %s%s", self.hook_class.api_class.display_name, run.run_id,
+            "Started %s run %s%s",
+            self.hook_class.api_class.display_name,
+            run.run_id,
             f": {run.url}" if run.url else "",
         )
 

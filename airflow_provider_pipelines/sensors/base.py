@@ -75,8 +75,9 @@ class RemoteRunSensor(BaseSensorOperator):
         if run is None:
             return False
         if run.state is RunState.UNKNOWN:
-            self.log.warning("%s %s: status not known to this provider; waiting on", hook.api.display_name,
-                             run.describe())
+            self.log.warning(
+                "%s %s: status not known to this provider; waiting on", hook.api.display_name, run.describe()
+            )
         else:
             self.log.info("%s %s is %s", hook.api.display_name, run.describe(), run.state.value)
         if not run.state.is_terminal:

@@ -14,7 +14,7 @@ Or from a shell: ``python -m airflow_provider_pipelines.testing`` (see ``--help`
 
 from __future__ import annotations
 
-from airflow_provider_pipelines.testing.sandbox import Plan, Sandbox, SandboxClient
 from airflow_provider_pipelines.testing.connections import connection_env
+from airflow_provider_pipelines.testing.sandbox import Plan, Sandbox, SandboxClient
 
 __all__ = ["Plan", "Sandbox", "SandboxClient", "connection_env"]

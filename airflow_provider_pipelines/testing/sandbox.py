@@ -133,7 +133,8 @@ class FakeVendor:
 
     def summary(self) -> list[dict[str, Any]]:
         return [
-            {"run_id": r.run_id, "key": r.key, "status": r.status(), "data": r.data} for r in self.runs.values()
+            {"run_id": r.run_id, "key": r.key, "status": r.status(), "data": r.data}
+            for r in self.runs.values()
         ]
 
 
@@ -262,9 +263,7 @@ class Sandbox:
             "status": None,
             "fault": None,
             # the client's address:port tells one kept-alive connection from a new one
-            "peer": "%s:%s" % (request.transport.get_extra_info("peername") or ("?", "?"))[:2]
-            if request.transport
-            else None,
+            "peer": _peer(request),
         }
         self.log.append(entry)
         fault = self._take_fault(request)
@@ -309,9 +308,13 @@ class Sandbox:
                 f"<html><head><title>{fault.status} Bad Gateway</title></head><body><center><h1>"
                 f"{fault.status} Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
             )
-            return web.Response(status=fault.status, text=body, content_type="text/html", headers=fault.headers)
+            return web.Response(
+                status=fault.status, text=body, content_type="text/html", headers=fault.headers
+            )
         body = fault.body if fault.body is not None else '{"error": "injected fault"}'
-        return web.Response(status=fault.status, text=body, content_type="application/json", headers=fault.headers)
+        return web.Response(
+            status=fault.status, text=body, content_type="application/json", headers=fault.headers
+        )
 
     # -- the admin plane ----------------------------------------------------------------------
 
@@ -367,6 +370,11 @@ class Sandbox:
         return web.json_response({"ok": True, "vendors": {n: f.prefix for n, f in self.fakes.items()}})
 
 
+def _peer(request: web.Request) -> str | None:
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return f"{peer[0]}:{peer[1]}" if peer else None
+
+
 class SandboxClient:
     """Drives a sandbox's admin plane over HTTP (stdlib only, so it works from any process)."""
 
@@ -388,8 +396,16 @@ class SandboxClient:
         """Forget all runs, plans, faults and logged requests."""
         self._call("POST", "/reset", {})
 
-    def plan(self, vendor: str, key: str = "*", *, duration: float = 2.0, outcome: str | None = None,
-             phases: list[tuple[str, float]] | None = None, final: str | None = None) -> None:
+    def plan(
+        self,
+        vendor: str,
+        key: str = "*",
+        *,
+        duration: float = 2.0,
+        outcome: str | None = None,
+        phases: list[tuple[str, float]] | None = None,
+        final: str | None = None,
+    ) -> None:
         """Say how runs started under ``key`` progress (``*``: every key without a plan of its own)."""
         body: dict[str, Any] = {"vendor": vendor, "key": key}
         if final is not None:
@@ -400,14 +416,33 @@ class SandboxClient:
                 body["outcome"] = outcome
         self._call("POST", "/plans", body)
 
-    def fault(self, kind: str, path: str = "", *, method: str | None = None, status: int = 500,
-              headers: dict[str, str] | None = None, body: str | None = None, seconds: float = 0.0,
-              times: int = 1) -> None:
+    def fault(
+        self,
+        kind: str,
+        path: str = "",
+        *,
+        method: str | None = None,
+        status: int = 500,
+        headers: dict[str, str] | None = None,
+        body: str | None = None,
+        seconds: float = 0.0,
+        times: int = 1,
+    ) -> None:
         """Inject a fault on the next ``times`` requests whose path matches the regex ``path``."""
-        self._call("POST", "/faults", {
-            "kind": kind, "path": path, "method": method, "status": status, "headers": headers or {},
-            "body": body, "seconds": seconds, "times": times,
-        })
+        self._call(
+            "POST",
+            "/faults",
+            {
+                "kind": kind,
+                "path": path,
+                "method": method,
+                "status": status,
+                "headers": headers or {},
+                "body": body,
+                "seconds": seconds,
+                "times": times,
+            },
+        )
 
     def requests(self, vendor: str | None = None) -> list[dict[str, Any]]:
         """The requests the fakes received (admin calls excluded)."""

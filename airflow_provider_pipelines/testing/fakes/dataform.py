@@ -11,7 +11,9 @@ from airflow_provider_pipelines.testing.sandbox import FakeVendor, Handler
 
 
 def _error(status: int, code: int, message: str) -> web.Response:
-    return web.json_response({"error": message, "code": code, "message": message, "details": []}, status=status)
+    return web.json_response(
+        {"error": message, "code": code, "message": message, "details": []}, status=status
+    )
 
 
 class FakeDataform(FakeVendor):
