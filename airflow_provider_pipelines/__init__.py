@@ -14,6 +14,21 @@ __version__ = "0.1.0"
 _PKG = "airflow_provider_pipelines"
 
 
+#: extras every connection type of this provider understands, shown as named form fields
+_COMMON_FIELDS: dict[str, Any] = {
+    "timeout": {
+        "label": "Request timeout (seconds)",
+        "schema": {"type": ["number", "null"], "minimum": 1},
+        "description": "Read timeout of each API request (default 30).",
+    },
+    "verify_ssl": {
+        "label": "Verify TLS certificates",
+        "schema": {"type": ["boolean", "null"]},
+        "description": "Leave on. Turning it off is logged as a warning on every use.",
+    },
+}
+
+
 def _dataform_connection() -> dict[str, Any]:
     return {
         "hook-class-name": f"{_PKG}.hooks.dataform.DataformHook",
@@ -26,19 +41,35 @@ def _dataform_connection() -> dict[str, Any]:
                 "password": "5235783003799552|s+N8g...=|1",
             },
         },
-        "conn-fields": {
-            "timeout": {
-                "label": "Request timeout (seconds)",
-                "schema": {"type": ["number", "null"], "minimum": 1},
-                "description": "Read timeout of each API request (default 30).",
-            },
-            "verify_ssl": {
-                "label": "Verify TLS certificates",
-                "schema": {"type": ["boolean", "null"]},
-                "description": "Leave on. Turning it off is logged as a warning on every use.",
+        "conn-fields": _COMMON_FIELDS,
+    }
+
+
+def _profitbase_connection() -> dict[str, Any]:
+    return {
+        "hook-class-name": f"{_PKG}.hooks.profitbase.ProfitbaseHook",
+        "connection-type": "profitbase_invision",
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "login", "port", "extra"],
+            "relabeling": {"host": "InVision base URL (with its path)", "password": "API key"},
+            "placeholders": {
+                "host": "https://mydomain.com/invision",
+                "password": "dd63a1ad-60eb-4066-8d71-1721007437b4",
             },
         },
+        "conn-fields": _COMMON_FIELDS,
     }
+
+
+#: integration name -> module name under hooks/, operators/ and sensors/
+_INTEGRATIONS = {"Dataform Web": "dataform", "Profitbase InVision": "profitbase"}
+
+
+def _modules(kind: str) -> list[dict[str, Any]]:
+    return [
+        {"integration-name": name, "python-modules": [f"{_PKG}.{kind}.{module}"]}
+        for name, module in _INTEGRATIONS.items()
+    ]
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -48,16 +79,10 @@ def get_provider_info() -> dict[str, Any]:
         "name": "Pipelines (Dataform Web, Profitbase InVision, DataOps.live, remote Airflow)",
         "description": "Start runs on remote data-pipeline services and wait for them, deferrably.",
         "versions": [__version__],
-        "connection-types": [_dataform_connection()],
-        "hooks": [
-            {"integration-name": "Dataform Web", "python-modules": [f"{_PKG}.hooks.dataform"]},
-        ],
-        "operators": [
-            {"integration-name": "Dataform Web", "python-modules": [f"{_PKG}.operators.dataform"]},
-        ],
-        "sensors": [
-            {"integration-name": "Dataform Web", "python-modules": [f"{_PKG}.sensors.dataform"]},
-        ],
+        "connection-types": [_dataform_connection(), _profitbase_connection()],
+        "hooks": _modules("hooks"),
+        "operators": _modules("operators"),
+        "sensors": _modules("sensors"),
         "triggers": [
             {"integration-name": "Pipelines", "python-modules": [f"{_PKG}.triggers.runs"]},
         ],

@@ -15,6 +15,7 @@ from airflow_provider_pipelines.errors import (
     NotSentError,
     ResponseFormatError,
     ServerError,
+    StartUncertainError,
 )
 from airflow_provider_pipelines.hooks.dataform import DataformHook
 from airflow_provider_pipelines.runs import RunState
@@ -125,9 +126,10 @@ def test_bad_or_missing_token_fails_at_once_without_retries(client, conn, token,
     assert "wrong" not in str(info.value)
 
 
-def test_a_start_that_got_a_server_error_is_not_retried(client, conn):
-    client.fault("status", "/run$", method="POST", status=500, times=1)
-    with pytest.raises(ServerError, match="HTTP 500"):
+@pytest.mark.parametrize("fault", ["status", "accept_then_drop"])
+def test_an_ambiguous_start_is_not_retried_and_says_a_run_may_exist(client, conn, fault):
+    client.fault(fault, "/run$", method="POST", status=502, times=1)
+    with pytest.raises(StartUncertainError, match="a run may have started; look for it in Dataform"):
         conn().start_run("1234")
     assert [r["method"] for r in client.requests("dataform")] == ["POST"]
 

@@ -14,7 +14,12 @@ from urllib.parse import urlsplit
 
 from airflow_provider_pipelines._compat import BaseHook, aget_connection, mask_secret
 from airflow_provider_pipelines.apis.base import VendorApi
-from airflow_provider_pipelines.errors import ConfigurationError
+from airflow_provider_pipelines.errors import (
+    AmbiguousError,
+    ConfigurationError,
+    ServerError,
+    StartUncertainError,
+)
 from airflow_provider_pipelines.http import (
     ApiRequest,
     ApiResponse,
@@ -181,6 +186,21 @@ class PipelineHook(BaseHook):
         if self._sync is None:
             self._sync = SyncTransport(self.get_endpoint())
         return self._sync.send(request)
+
+    def call_start(self, request: ApiRequest) -> ApiResponse:
+        """Send a start. When it may have reached the vendor but no answer says so, say a run may exist.
+
+        The retry policy already refuses to resend a start after such a failure;
+        this turns the failure into a :class:`StartUncertainError` whose message
+        tells the user to look in the vendor before retrying the task.
+        """
+        try:
+            return self.call(request)
+        except (AmbiguousError, ServerError) as exc:
+            raise StartUncertainError(
+                f"{exc} -- the request may have reached {self.api.display_name}, so a run may have "
+                f"started; look for it in {self.api.display_name} before running this task again"
+            ) from None
 
     async def acall(self, request: ApiRequest) -> ApiResponse:
         """Send a request from the triggerer's event loop, on the shared session."""

@@ -47,7 +47,7 @@ class DataformHook(PipelineHook):
         request = self.api.start_request(
             project_id, schedule_name=schedule_name, environment_name=environment_name, tags=tags
         )
-        ref = self.api.parse_started(self.call(request), project_id)
+        ref = self.api.parse_started(self.call_start(request), project_id)
         try:
             return self.get_run(ref)
         except PipelinesError as exc:

@@ -15,7 +15,7 @@ from airflow_provider_pipelines.lifecycle import (
     utcnow,
 )
 from airflow_provider_pipelines.runs import RemoteRun, RunState
-from airflow_provider_pipelines.validation import is_template, require_seconds
+from airflow_provider_pipelines.validation import is_template, require_seconds, require_str
 
 
 class RemoteRunSensor(BaseSensorOperator):
@@ -52,7 +52,14 @@ class RemoteRunSensor(BaseSensorOperator):
         raise NotImplementedError
 
     def validate(self, rendered: bool) -> None:
-        """Check the vendor parameters; see ``RemoteRunOperator.validate``."""
+        """Check the vendor parameters; see ``RemoteRunOperator.validate``.
+
+        The default: every templated field is a run's id part, so a non-empty string.
+        """
+        for name in self.template_fields:
+            value = getattr(self, name)
+            if self.check(rendered, value):
+                require_str(name, value)
 
     @staticmethod
     def check(rendered: bool, value: Any) -> bool:

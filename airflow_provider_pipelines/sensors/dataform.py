@@ -7,7 +7,6 @@ from typing import Any
 
 from airflow_provider_pipelines.hooks.dataform import DataformHook
 from airflow_provider_pipelines.sensors.base import RemoteRunSensor
-from airflow_provider_pipelines.validation import require_str
 
 
 class DataformRunSensor(RemoteRunSensor):
@@ -36,12 +35,6 @@ class DataformRunSensor(RemoteRunSensor):
         self.run_id = run_id
         self.dataform_conn_id = dataform_conn_id
         self.validate(rendered=False)
-
-    def validate(self, rendered: bool) -> None:
-        for name in ("project_id", "run_id"):
-            value = getattr(self, name)
-            if self.check(rendered, value):
-                require_str(name, value)
 
     def ref(self) -> dict[str, str]:
         return {"project_id": self.project_id, "run_id": self.run_id}

@@ -7,7 +7,11 @@ import json
 #: vendor -> (connection type, default connection id)
 CONNECTIONS = {
     "dataform": ("dataform_web", "dataform_default"),
+    "profitbase": ("profitbase_invision", "profitbase_default"),
 }
+
+#: vendor -> path under the fake's mount that the connection's host must include
+HOST_PATHS = {"profitbase": "/invision"}
 
 #: extras that keep tests quick: short request timeouts and retry pauses
 FAST_EXTRAS = {"timeout": 5, "backoff": 0.05, "backoff_max": 0.5}
@@ -22,7 +26,7 @@ def connection_env(base_url: str, *, extras: dict[str, object] | None = None) ->
         conn_type, conn_id = CONNECTIONS[fake.name]
         conn = {
             "conn_type": conn_type,
-            "host": f"{base_url.rstrip('/')}/{fake.name}",
+            "host": f"{base_url.rstrip('/')}/{fake.name}{HOST_PATHS.get(fake.name, '')}",
             "password": fake.token,
             "extra": {**FAST_EXTRAS, **(extras or {})},
         }

@@ -40,10 +40,16 @@ class Plan:
 
     phases: list[tuple[str, float]]
     final: str
+    #: vendor-specific knobs (e.g. Profitbase's ``hold_limit``)
+    options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Plan:
-        return cls(phases=[(str(w), float(s)) for w, s in data.get("phases", [])], final=str(data["final"]))
+        return cls(
+            phases=[(str(w), float(s)) for w, s in data.get("phases", [])],
+            final=str(data["final"]),
+            options=dict(data.get("options") or {}),
+        )
 
 
 @dataclass
@@ -346,6 +352,7 @@ class Sandbox:
             plan = Plan(
                 phases=[(fake.running_word, float(data.get("duration", 2.0)))],
                 final=str(data.get("outcome", fake.success_word)),
+                options=dict(data.get("options") or {}),
             )
         self.plans[(vendor, str(data.get("key", "*")))] = plan
         return web.json_response({"ok": True})
@@ -405,9 +412,14 @@ class SandboxClient:
         outcome: str | None = None,
         phases: list[tuple[str, float]] | None = None,
         final: str | None = None,
+        options: dict[str, Any] | None = None,
     ) -> None:
-        """Say how runs started under ``key`` progress (``*``: every key without a plan of its own)."""
-        body: dict[str, Any] = {"vendor": vendor, "key": key}
+        """Say how runs started under ``key`` progress (``*``: every key without a plan of its own).
+
+        Either ``duration`` and ``outcome`` (a final status word), or explicit ``phases``
+        (``(word, seconds)`` pairs) and ``final``. ``options`` are vendor-specific knobs.
+        """
+        body: dict[str, Any] = {"vendor": vendor, "key": key, "options": options or {}}
         if final is not None:
             body.update(phases=[list(p) for p in phases or []], final=final)
         else:

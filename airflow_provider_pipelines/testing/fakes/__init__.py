@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from airflow_provider_pipelines.testing.fakes.dataform import FakeDataform
+from airflow_provider_pipelines.testing.fakes.profitbase import FakeProfitbase
 
-FAKES = (FakeDataform,)
+FAKES = (FakeDataform, FakeProfitbase)
 
 __all__ = ["FAKES"]
