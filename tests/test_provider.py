@@ -1,0 +1,100 @@
+"""The provider as Airflow sees it: entry point, CLI listings, parse-time validation, parse cost."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from airflow_provider_pipelines import get_provider_info
+from airflow_provider_pipelines.errors import ConfigurationError
+from airflow_provider_pipelines.operators.dataform import DataformRunOperator
+from airflow_provider_pipelines.operators.profitbase import ProfitbaseDataFlowOperator
+from airflow_provider_pipelines.sensors.dataform import DataformRunSensor
+
+
+def airflow_cli(*args: str) -> list[dict]:
+    out = subprocess.run(
+        [sys.executable, "-m", "airflow", *args, "-o", "json"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+    ).stdout
+    return json.loads(out[out.index("[") :])
+
+
+def test_airflow_lists_the_provider_its_hooks_and_links(airflow_db):
+    providers = {p["package_name"] for p in airflow_cli("providers", "list")}
+    assert "airflow-provider-pipelines" in providers
+    hooks = {h["connection_type"]: h["class"] for h in airflow_cli("providers", "hooks")}
+    assert hooks["dataform_web"] == "airflow_provider_pipelines.hooks.dataform.DataformHook"
+    assert hooks["profitbase_invision"] == "airflow_provider_pipelines.hooks.profitbase.ProfitbaseHook"
+    links = {link["extra_link_class_name"] for link in airflow_cli("providers", "links")}
+    assert "airflow_provider_pipelines.links.DataformRunLink" in links
+
+
+def test_every_declared_module_and_class_imports():
+    import importlib
+
+    info = get_provider_info()
+    for kind in ("hooks", "operators", "sensors", "triggers"):
+        for entry in info[kind]:
+            for module in entry["python-modules"]:
+                importlib.import_module(module)
+    for path in [c["hook-class-name"] for c in info["connection-types"]] + info["extra-links"]:
+        module, _, name = path.rpartition(".")
+        assert getattr(importlib.import_module(module), name)
+
+
+def test_connection_forms_relabel_the_secret_and_hide_unused_fields():
+    forms = {c["connection-type"]: c for c in get_provider_info()["connection-types"]}
+    assert forms["dataform_web"]["ui-field-behaviour"]["relabeling"]["password"] == "API token"
+    assert forms["profitbase_invision"]["ui-field-behaviour"]["relabeling"]["password"] == "API key"
+    for form in forms.values():
+        assert "login" in form["ui-field-behaviour"]["hidden-fields"]
+        assert "verify_ssl" in form["conn-fields"]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: DataformRunOperator(task_id="t", project_id=""), "project_id must be a non-empty string"),
+        (lambda: DataformRunOperator(task_id="t", project_id=1234), "project_id must be a non-empty string"),
+        (lambda: DataformRunOperator(task_id="t", project_id="1", tags="daily"), "tags must be a list"),
+        (lambda: DataformRunOperator(task_id="t", project_id="1", schedule_name=""), "schedule_name must be"),
+        (lambda: DataformRunOperator(task_id="t", project_id="1", timeout=0), "timeout must be more than 0"),
+        (
+            lambda: DataformRunOperator(task_id="t", project_id="1", poll_interval="x"),
+            "poll_interval must be",
+        ),
+        (
+            lambda: DataformRunSensor(task_id="t", project_id="1", run_id=""),
+            "run_id must be a non-empty string",
+        ),
+        (lambda: ProfitbaseDataFlowOperator(task_id="t", data_flow_id=None), "data_flow_id must be"),
+    ],
+)
+def test_static_bad_parameters_fail_at_dag_parse_time(make, message):
+    with pytest.raises(ConfigurationError, match=message):
+        make()
+
+
+def test_templated_parameters_wait_for_rendering():
+    op = DataformRunOperator(task_id="t", project_id="{{ var.value.project }}", tags="{{ params.tags }}")
+    assert op.project_id == "{{ var.value.project }}"
+
+
+def test_operator_modules_import_no_http_library():
+    code = (
+        "import sys; import airflow.sdk; "
+        "import airflow_provider_pipelines.operators.dataform, airflow_provider_pipelines.sensors.dataform, "
+        "airflow_provider_pipelines.operators.profitbase, airflow_provider_pipelines.sensors.profitbase; "
+        "print([m for m in ('requests', 'aiohttp') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
