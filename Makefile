@@ -4,7 +4,10 @@ VENV ?= .venv
 AIRFLOW_VERSION ?= 3.3.2
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint clean
+AIRFLOW2_VERSION ?= 2.11.*
+VENV2 ?= .venv-airflow2
+
+.PHONY: install demo test lint test-airflow2 clean
 
 $(BIN)/.installed-$(AIRFLOW_VERSION): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +26,19 @@ test: install
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check airflow_provider_pipelines tests example_dags
-	$(BIN)/ruff format --check airflow_provider_pipelines tests example_dags
+	$(BIN)/ruff check airflow_provider_pipelines tests example_dags bench
+	$(BIN)/ruff format --check airflow_provider_pipelines tests example_dags bench
 	$(BIN)/mypy
 
+## the compatibility job: the same package and tests on Airflow 2.11 (tests marked airflow3_only excluded)
+$(VENV2)/bin/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV2)
+	$(VENV2)/bin/pip install --quiet --upgrade pip
+	$(VENV2)/bin/pip install --quiet "apache-airflow==$(AIRFLOW2_VERSION)" -e ".[dev]"
+	touch $@
+
+test-airflow2: $(VENV2)/bin/.installed
+	$(VENV2)/bin/python -m pytest -m "not airflow3_only"
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(VENV2) .mypy_cache .ruff_cache .pytest_cache

@@ -23,9 +23,22 @@ def _bag() -> Any:
 
 @dataclass
 class Outcome:
+    dag_id: str
+    run_id: str
     state: str
     tasks: dict[str, str]
     xcom: dict[tuple[str, str], Any]
+
+    def link(self, task_id: str, link: Any) -> str:
+        """What an operator extra link shows for a task of this run, as the UI would get it."""
+        from airflow_provider_pipelines._compat import AIRFLOW_3
+
+        if AIRFLOW_3:  # the worker resolved the link when the task ended and stored it in XCom
+            return str(self.xcom.get((task_id, link.xcom_key), ""))
+        from airflow.models.taskinstancekey import TaskInstanceKey
+
+        key = TaskInstanceKey(self.dag_id, task_id, self.run_id, try_number=1)
+        return str(link.get_link(_bag().get_dag(self.dag_id).get_task(task_id), ti_key=key))
 
 
 def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> Outcome:
@@ -38,6 +51,8 @@ def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> Outcome:
         for ti in dr.get_task_instances()
     }
     return Outcome(
+        dag_id=dag_id,
+        run_id=dr.run_id,
         state=str(getattr(dr.state, "value", dr.state)), tasks=tasks, xcom=_xcoms(dag_id, dr.run_id)
     )
 

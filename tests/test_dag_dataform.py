@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_pipelines.links import DataformRunLink
 from tests.dagrun import run_dag
 
 MODES = ["poll", "defer"]
@@ -21,7 +22,7 @@ def test_successful_run_returns_its_id_and_pushes_its_link_first(airflow_db, cli
     assert outcome.xcom[("run", "run_id")] == run_id
     assert outcome.xcom[("run", "run_url")].endswith(f"/#/1234/run/{run_id}")
     # the "Dataform run" extra link resolves to the same URL
-    assert outcome.xcom[("run", "_link_DataformRunLink")] == outcome.xcom[("run", "run_url")]
+    assert outcome.link("run", DataformRunLink()) == outcome.xcom[("run", "run_url")]
     assert runs[0]["data"]["request"] == {"scheduleName": "ok", "runConfig": {"tags": ["daily"]}}
 
 
