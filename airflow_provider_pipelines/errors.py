@@ -59,10 +59,14 @@ class AmbiguousError(TransportError):
 class HttpError(PipelinesError):
     """The server answered with an error status."""
 
-    def __init__(self, message: str, *, status: int, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int, retry_after: float | None = None, is_json: bool = False
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        #: whether the error body was JSON (an API's answer) rather than, say, a proxy's HTML page
+        self.is_json = is_json
 
 
 class AuthError(HttpError):

@@ -165,7 +165,15 @@ def check_response(response: ApiResponse, *, conn_id: str) -> ApiResponse:
             "(the token or key, and that it is allowed to do this)."
         )
     retry_after = parse_retry_after(response.headers) if status in (429, 503) else None
-    raise cls(message, status=status, retry_after=retry_after)
+    raise cls(message, status=status, retry_after=retry_after, is_json=_is_json(response.body))
+
+
+def _is_json(body: bytes) -> bool:
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

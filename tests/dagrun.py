@@ -53,7 +53,9 @@ def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> Outcome:
     return Outcome(
         dag_id=dag_id,
         run_id=dr.run_id,
-        state=str(getattr(dr.state, "value", dr.state)), tasks=tasks, xcom=_xcoms(dag_id, dr.run_id)
+        state=str(getattr(dr.state, "value", dr.state)),
+        tasks=tasks,
+        xcom=_xcoms(dag_id, dr.run_id),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -16,7 +17,10 @@ from airflow_provider_pipelines._compat import BaseHook, aget_connection, mask_s
 from airflow_provider_pipelines.apis.base import VendorApi
 from airflow_provider_pipelines.errors import (
     AmbiguousError,
+    AuthError,
     ConfigurationError,
+    HttpError,
+    NotSentError,
     ServerError,
     StartUncertainError,
 )
@@ -227,13 +231,45 @@ class PipelineHook(BaseHook):
         """Lines that say why a run failed (failed jobs, log tails); the first goes in the error."""
         return []
 
+    # -- Airflow's connection test ------------------------------------------------------------
+
+    def probe_request(self) -> ApiRequest | None:
+        """A cheap request that needs valid credentials, for :meth:`test_connection`; None if none exists."""
+        return None
+
+    def probe_verdict(self, status: int, is_json: bool, url: str) -> tuple[bool, str]:
+        """Read the probe's non-auth answer; vendors say what their statuses mean."""
+        if 200 <= status < 300:
+            return True, f"{self.api.display_name} accepted the credentials at {url}"
+        return False, f"{url} answered HTTP {status}; this is not what {self.api.display_name} answers"
+
     def test_connection(self) -> tuple[bool, str]:
-        """Airflow's connection test; vendors override with a cheap authenticated call."""
+        """Airflow's connection test (UI button, ``airflow connections test``): one request, no retries."""
         try:
-            self.get_endpoint()
+            endpoint = self.get_endpoint()
         except ConfigurationError as exc:
             return False, str(exc)
-        return True, "Connection settings look complete (no request was sent)"
+        request = self.probe_request()
+        if request is None:
+            return True, "Connection settings are complete; no request was sent"
+        once = SyncTransport(replace(endpoint, retry=RetryPolicy(max_attempts=1)))
+        url = endpoint.url(request)
+        try:
+            response = once.send_once(request)
+        except AuthError as exc:
+            return False, (
+                f"{self.api.display_name} refused the {self.secret_label} (HTTP {exc.status} from {url}): "
+                f"check the connection's password field"
+            )
+        except NotSentError:
+            return False, f"Cannot connect to {endpoint.base_url}: check the host (scheme, name, port)"
+        except AmbiguousError:
+            return False, f"{endpoint.base_url} accepted the connection but sent no answer in time"
+        except HttpError as exc:
+            return self.probe_verdict(exc.status, exc.is_json, url)
+        finally:
+            once.close()
+        return self.probe_verdict(response.status, True, url)
 
     def close(self) -> None:
         if self._sync is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from airflow_provider_pipelines.apis.dataform import DEFAULT_HOST, DataformApi
 from airflow_provider_pipelines.errors import PipelinesError
 from airflow_provider_pipelines.hooks.base import PipelineHook
+from airflow_provider_pipelines.http import ApiRequest
 from airflow_provider_pipelines.runs import RemoteRun, RunState
 
 
@@ -30,6 +31,22 @@ class DataformHook(PipelineHook):
 
     def __init__(self, dataform_conn_id: str = default_conn_name, **kwargs: object) -> None:
         super().__init__(conn_id=dataform_conn_id, **kwargs)
+
+    def probe_request(self) -> ApiRequest:
+        # Dataform's API has no "who am I" call: read a run that cannot exist in the project
+        # named by the extra ``project_id`` (or project 0), which needs a valid token.
+        project = str((self.get_connection(self.conn_id).extra_dejson or {}).get("project_id") or "0")
+        return self.api.read_request({"project_id": project, "run_id": "0"})
+
+    def probe_verdict(self, status: int, is_json: bool, url: str) -> tuple[bool, str]:
+        if status == 404 and is_json:
+            return True, (
+                f"Dataform answered at {url} and did not refuse the token "
+                "(a 404 in Dataform's error format for a run that does not exist)"
+            )
+        if status == 404:
+            return False, f"{url} is not the Dataform API (a 404 page): check the host and its path prefix"
+        return super().probe_verdict(status, is_json, url)
 
     def start_run(
         self,

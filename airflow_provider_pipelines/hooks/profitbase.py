@@ -7,7 +7,10 @@ from typing import Any
 from airflow_provider_pipelines.apis.profitbase import ProfitbaseApi
 from airflow_provider_pipelines.errors import StartUncertainError
 from airflow_provider_pipelines.hooks.base import PipelineHook
+from airflow_provider_pipelines.http import ApiRequest
 from airflow_provider_pipelines.runs import RemoteRun
+
+_ZERO_GUID = "00000000-0000-0000-0000-000000000000"
 
 
 class ProfitbaseHook(PipelineHook):
@@ -35,6 +38,23 @@ class ProfitbaseHook(PipelineHook):
 
     def auth_headers(self, conn: Any) -> dict[str, str]:
         return {"x-api-key": self.require_secret(conn)}
+
+    def probe_request(self) -> ApiRequest:
+        # InVision has no "who am I" call: read the status of a run that cannot exist.
+        return self.api.read_request({"data_flow_id": _ZERO_GUID, "run_id": _ZERO_GUID})
+
+    def probe_verdict(self, status: int, is_json: bool, url: str) -> tuple[bool, str]:
+        if status == 500:
+            return True, (
+                f"InVision's data flow API answered at {url} and did not refuse the API key "
+                "(InVision answers a bare 500 for a run that does not exist)"
+            )
+        if status == 404:
+            return False, (
+                f"No InVision data flow API at {url}: check that the host includes InVision's "
+                "path (e.g. https://mydomain.com/invision)"
+            )
+        return super().probe_verdict(status, is_json, url)
 
     def start_data_flow(self, data_flow_id: str, *, hold_seconds: float | None = None) -> RemoteRun:
         """Start a data flow. With ``hold_seconds`` the reply comes when the flow ended (``await=true``).
