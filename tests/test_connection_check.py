@@ -17,7 +17,14 @@ PB_KEY = "sandbox-profitbase-api-key"
     ("hook_cls", "conn_type", "path", "secret", "ok", "fragment"),
     [
         (DataformHook, "dataform_web", "/dataform", DF_TOKEN, True, "did not refuse the token"),
-        (DataformHook, "dataform_web", "/dataform", "wrong", False, "refused the API token (HTTP 403"),
+        (
+            DataformHook,
+            "dataform_web",
+            "/dataform",
+            "wrong-token-123",
+            False,
+            "refused the API token (HTTP 403",
+        ),
         (DataformHook, "dataform_web", "", DF_TOKEN, False, "is not the Dataform API (a 404 page)"),
         (DataformHook, "dataform_web", "/dataform", "", False, "has no API token"),
         (

@@ -89,15 +89,24 @@ def test_templated_parameters_wait_for_rendering():
     assert op.project_id == "{{ var.value.project }}"
 
 
+DAG_FACING_MODULES = [
+    f"airflow_provider_pipelines.{kind}.{vendor}"
+    for kind in ("operators", "sensors")
+    for vendor in ("dataform", "profitbase")
+]
+
+
 def test_operator_modules_import_no_http_library():
-    code = (
-        "import sys\n"
-        "try:\n    import airflow.sdk\nexcept ImportError:\n    import airflow\n"
-        "from airflow_provider_pipelines._compat import BaseOperator\n"
-        "before = set(sys.modules)\n"
-        "import airflow_provider_pipelines.operators.dataform, airflow_provider_pipelines.sensors.dataform\n"
-        "import airflow_provider_pipelines.operators.profitbase, airflow_provider_pipelines.sensors.profitbase\n"
-        "print(sorted({m.split('.')[0] for m in set(sys.modules) - before} & {'requests', 'aiohttp', 'urllib3'}))"
+    code = "\n".join(
+        [
+            "import sys",
+            "try:\n    import airflow.sdk\nexcept ImportError:\n    import airflow",
+            "from airflow_provider_pipelines._compat import BaseOperator",
+            "before = set(sys.modules)",
+            *(f"import {module}" for module in DAG_FACING_MODULES),
+            "new = {m.split('.')[0] for m in set(sys.modules) - before}",
+            "print(sorted(new & {'requests', 'aiohttp', 'urllib3'}))",
+        ]
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
