@@ -26,7 +26,7 @@ from airflow_provider_pipelines.links import RUN_ID_KEY, RUN_URL_KEY
 from airflow_provider_pipelines.runs import RemoteRun
 from airflow_provider_pipelines.validation import is_template, require_seconds
 
-DEFAULT_POLL_INTERVAL = 60.0
+DEFAULT_POLL_INTERVAL = 300.0
 DEFAULT_TIMEOUT = timedelta(hours=24)
 #: the framework's own deferral timeout is only a safety net behind the trigger's deadline,
 #: because when it fires Airflow skips execute_complete and on_kill (no cancel, no message)

@@ -34,7 +34,8 @@ class ProfitbaseDataFlowOperator(RemoteRunOperator):
         triggerer) or when not waiting.
     :param wait_for_completion: wait for the data flow to end (default True).
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
-    :param poll_interval: the longest pause between status reads, in seconds (default 60).
+    :param poll_interval: the longest pause between status reads, in seconds (default 300; polling
+        starts every 5 s and grows with about a tenth of the time elapsed).
     :param timeout: how long to wait, seconds or a timedelta (default 24 hours).
     """
 
