@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from airflow_provider_pipelines.testing.fakes.dataform import FakeDataform
+from airflow_provider_pipelines.testing.fakes.dataops import FakeDataOps
 
-FAKES = (FakeDataform,)
+FAKES = (FakeDataform, FakeDataOps)
 
 __all__ = ["FAKES"]
