@@ -246,6 +246,17 @@ def test_look_first_ignores_finished_pipelines_and_other_markers(client, conn, c
     ]
 
 
+def test_a_lookup_that_fails_starts_nothing_and_says_why(client, conn, capfd):
+    hook = conn()
+    client.plan(VENDOR, "main", duration=600)
+    start(hook, marker="af-earlier")
+    client.fault("status", "/variables$", method="GET", status=403, body='{"message": "403 Forbidden"}')
+    with pytest.raises(AuthError, match="HTTP 403"):
+        start(hook, marker="af-mine", look_first=True)
+    assert len(client.runs(VENDOR)) == 1
+    assert "not starting one, which could duplicate a pipeline" in "".join(capfd.readouterr())
+
+
 def test_look_first_with_only_a_trigger_token_says_it_cannot_and_starts(client, trigger_only, capfd):
     start(trigger_only(), look_first=True)
     assert "cannot look for a pipeline an earlier try started" in "".join(capfd.readouterr())

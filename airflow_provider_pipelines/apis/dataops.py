@@ -323,18 +323,23 @@ class DataOpsApi(VendorApi):
 
     # -- explaining a failure ------------------------------------------------------------------
 
-    def jobs_request(self, ref: Mapping[str, str], scope: str, per_page: int = 20) -> ApiRequest:
-        """The pipeline's jobs in one state (``failed``, ``manual``), one page of at most ``per_page``."""
+    def jobs_request(self, ref: Mapping[str, str], scope: str) -> ApiRequest:
+        """The pipeline's jobs in one state (``failed``, ``manual``): one full page, in whatever order.
+
+        One page of the largest size, so that sorting it finds the job that failed first
+        (a smaller page of the newest jobs would not hold it).
+        """
         project, pipeline_id = ref["project"], ref["pipeline_id"]
         return ApiRequest(
             "GET",
             f"projects/{quote_segment(project)}/pipelines/{quote_segment(pipeline_id)}/jobs",
-            params={"scope[]": scope, "per_page": str(min(per_page, MAX_PER_PAGE))},
+            params={"scope[]": scope, "per_page": str(MAX_PER_PAGE)},
             what=f"list the {scope} jobs of DataOps.live pipeline {pipeline_id}",
         )
 
-    def parse_jobs(self, response: ApiResponse) -> list[Job]:
-        """The jobs of a page, oldest first (so the first is the one that failed first)."""
+    def parse_jobs(self, response: ApiResponse) -> tuple[list[Job], bool]:
+        """The jobs of a page, oldest first (the first is the one that failed first), and whether
+        more pages follow."""
         data = response.json()
         if not isinstance(data, list):
             raise ResponseFormatError(
@@ -353,7 +358,8 @@ class DataOpsApi(VendorApi):
             for item in data
             if isinstance(item, Mapping) and item.get("id") is not None
         ]
-        return sorted(jobs, key=lambda job: int(job.id) if job.id.isdigit() else 0)
+        jobs.sort(key=lambda job: int(job.id) if job.id.isdigit() else 0)
+        return jobs, bool((response.headers.get("x-next-page") or "").strip())
 
     def trace_request(self, project: str, job_id: str) -> ApiRequest:
         return ApiRequest(

@@ -66,7 +66,7 @@ class DataOpsHook(PipelineHook):
     secret_label = "access token"
     api: DataOpsApi
 
-    #: failed (or manual) jobs named in an explanation; the list is read once, one page
+    #: failed (or manual) jobs named in an explanation (one page of up to 100 is read)
     max_jobs_listed = 10
     #: failed jobs whose log tail is read
     max_logs_read = 3
@@ -181,9 +181,11 @@ class DataOpsHook(PipelineHook):
                 return found
             if attempt == 1:
                 self.log.warning(
-                    "No pipeline carries marker %s=%s, so DataOps.live did not create one; starting again",
+                    "No running or pending pipeline carries marker %s=%s (looked twice, %gs apart), so "
+                    "DataOps.live did not create one; starting again",
                     MARKER_VARIABLE,
                     marker,
+                    self.recheck_pause,
                 )
         raise StartUncertainError(
             f"Starting a DataOps.live pipeline on {ref!r} in project {project} failed twice without a "
@@ -246,6 +248,19 @@ class DataOpsHook(PipelineHook):
                 marker,
             )
             return None
+        try:
+            return self._find_marked(project, ref, marker)
+        except PipelinesError as exc:
+            self.log.error(
+                "Could not look for a pipeline with marker %s=%s (%s); not starting one, which could "
+                "duplicate a pipeline an earlier try started",
+                MARKER_VARIABLE,
+                marker,
+                exc,
+            )
+            raise
+
+    def _find_marked(self, project: str, ref: str, marker: str) -> RemoteRun | None:
         seen: set[str] = set()
         for status in ATTACHABLE_STATUSES:
             page: int | None = 1
@@ -280,15 +295,16 @@ class DataOpsHook(PipelineHook):
             return self._explain_manual(run)
         return []
 
-    def _jobs(self, run: RemoteRun, scope: str) -> tuple[list[Job], str | None]:
+    def _jobs(self, run: RemoteRun, scope: str) -> tuple[list[Job], bool, str | None]:
+        """The jobs in ``scope`` (oldest first), whether there are more than were read, or a problem."""
         try:
-            response = self.call(self.api.jobs_request(run.ref, scope, per_page=self.max_jobs_listed + 1))
-            return self.api.parse_jobs(response), None
+            jobs, more = self.api.parse_jobs(self.call(self.api.jobs_request(run.ref, scope)))
+            return jobs, more, None
         except PipelinesError as exc:
-            return [], f"could not list the {scope} jobs of DataOps.live pipeline {run.run_id}: {exc}"
+            return [], False, f"could not list the {scope} jobs of DataOps.live pipeline {run.run_id}: {exc}"
 
     def _explain_failed(self, run: RemoteRun) -> list[str]:
-        jobs, problem = self._jobs(run, "failed")
+        jobs, more, problem = self._jobs(run, "failed")
         if problem:
             return [problem]
         if not jobs:
@@ -297,7 +313,7 @@ class DataOpsHook(PipelineHook):
                 f"error, say); see {run.url or 'the pipeline page'}"
             ]
         lines = [_job_line(job, "failed") for job in jobs[: self.max_jobs_listed]]
-        if len(jobs) > self.max_jobs_listed:
+        if more or len(jobs) > self.max_jobs_listed:
             lines.append(f"... and more failed jobs: {run.url or 'see the pipeline page'}")
         for job in jobs[: self.max_logs_read]:
             lines.append(self._log_tail(run, job))
@@ -316,7 +332,7 @@ class DataOpsHook(PipelineHook):
         )
 
     def _explain_manual(self, run: RemoteRun) -> list[str]:
-        jobs, problem = self._jobs(run, "manual")
+        jobs, _, problem = self._jobs(run, "manual")
         if problem:
             return [problem]
         if not jobs:
