@@ -61,8 +61,36 @@ def _profitbase_connection() -> dict[str, Any]:
     }
 
 
+def _dataops_connection() -> dict[str, Any]:
+    return {
+        "hook-class-name": f"{_PKG}.hooks.dataops.DataOpsHook",
+        "connection-type": "dataops_live",
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "login", "port", "extra"],
+            "relabeling": {"host": "DataOps.live URL", "password": "Access token"},
+            "placeholders": {
+                "host": "https://app.dataops.live",
+                "password": "a personal, project or group access token (glpat-...)",
+            },
+        },
+        "conn-fields": {
+            "trigger_token": {
+                "label": "Pipeline trigger token",
+                "schema": {"type": ["string", "null"], "format": "password"},
+                "description": "Used only when there is no access token: it can start pipelines, "
+                "but not list them or read private ones.",
+            },
+            **_COMMON_FIELDS,
+        },
+    }
+
+
 #: integration name -> module name under hooks/, operators/ and sensors/
-_INTEGRATIONS = {"Dataform Web": "dataform", "Profitbase InVision": "profitbase"}
+_INTEGRATIONS = {
+    "Dataform Web": "dataform",
+    "Profitbase InVision": "profitbase",
+    "DataOps.live": "dataops",
+}
 
 
 def _modules(kind: str) -> list[dict[str, Any]]:
@@ -79,18 +107,23 @@ def get_provider_info() -> dict[str, Any]:
         "name": "Pipelines (Dataform Web, Profitbase InVision, DataOps.live, remote Airflow)",
         "description": "Start runs on remote data-pipeline services and wait for them, deferrably.",
         "versions": [__version__],
-        "connection-types": [_dataform_connection(), _profitbase_connection()],
+        "connection-types": [_dataform_connection(), _profitbase_connection(), _dataops_connection()],
         "hooks": _modules("hooks"),
         "operators": _modules("operators"),
         "sensors": _modules("sensors"),
         "triggers": [
             {"integration-name": "Pipelines", "python-modules": [f"{_PKG}.triggers.runs"]},
         ],
-        "extra-links": [f"{_PKG}.links.DataformRunLink"],
+        "extra-links": [f"{_PKG}.links.DataformRunLink", f"{_PKG}.links.DataOpsPipelineLink"],
         "integrations": [
             {
                 "integration-name": "Dataform Web",
                 "external-doc-url": "https://docs.dataform.co/dataform-web/api",
+            },
+            {"integration-name": "Profitbase InVision"},
+            {
+                "integration-name": "DataOps.live",
+                "external-doc-url": "https://docs.dataops.live/",
             },
             {
                 "integration-name": "Pipelines",

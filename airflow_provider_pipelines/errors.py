@@ -18,6 +18,7 @@
      ├── StartUncertainError       a start failed in a way that may have started a run
      └── RunError                  the remote run did not succeed
           ├── RunFailedError       it ended failed / cancelled / skipped
+          ├── RunBlockedError      it waited for a person past the task's grace period
           └── RunTimeoutError      the wait's deadline passed first
 
 Whether a failure may be retried is decided from these types
@@ -111,6 +112,10 @@ class RunError(PipelinesError):
 
 class RunFailedError(RunError):
     """The run ended in a failed, cancelled or skipped state."""
+
+
+class RunBlockedError(RunError):
+    """The run waited for a person (a manual step) for longer than the task allows."""
 
 
 class RunTimeoutError(RunError):

@@ -59,7 +59,8 @@ class ApiRequest:
     :param path: path relative to the endpoint's base URL, already segment-encoded.
     :param params: query parameters.
     :param json: a JSON body.
-    :param form: a form body (``application/x-www-form-urlencoded``).
+    :param form: a form body (``application/x-www-form-urlencoded``). It may hold a credential
+        (a DataOps.live trigger token), so it is left out of ``repr``.
     :param idempotent: True when sending it twice does no harm (reads); starts are False.
     :param what: a few words for messages (``"start Dataform run"``).
     :param timeout: read timeout in seconds for this request, overriding the endpoint's.
@@ -70,7 +71,7 @@ class ApiRequest:
     path: str
     params: Mapping[str, str] = field(default_factory=dict)
     json: Any = None
-    form: Mapping[str, str] | None = None
+    form: Mapping[str, str] | None = field(default=None, repr=False)
     idempotent: bool = True
     what: str = ""
     timeout: float | None = None

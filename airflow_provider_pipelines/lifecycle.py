@@ -6,6 +6,12 @@ modes schedule polls, log progress, treat errors and meet the deadline the same
 way. :func:`conclude` is the single place that turns a final run into success or
 a failure message; :class:`RunEvent` is the single place trigger events are built
 and parsed.
+
+A wait ends one of four ways, the same in both modes: the run *finished*
+(:func:`conclude` decides success from the task's ``success_states``), the
+*deadline* passed (:func:`handle_deadline` cancels where it can), the run stayed
+*blocked* on a person past the task's grace period (:func:`handle_blocked`), or
+an *error* stopped the wait.
 """
 
 from __future__ import annotations
@@ -15,13 +21,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from airflow_provider_pipelines.errors import (
     AmbiguousError,
     NotSentError,
     PipelinesError,
     RateLimitedError,
+    RunBlockedError,
     RunFailedError,
     RunTimeoutError,
     ServerError,
@@ -33,6 +40,9 @@ if TYPE_CHECKING:
 
 #: errors that mean "the vendor could not be asked right now": waiting goes on
 TRANSIENT_ERRORS = (NotSentError, AmbiguousError, ServerError, RateLimitedError)
+
+#: the states a task counts as success unless it says otherwise
+SUCCESS_ONLY: frozenset[RunState] = frozenset({RunState.SUCCESS})
 
 
 def utcnow() -> datetime:
@@ -72,6 +82,9 @@ class Waiter:
     :param schedule: the poll schedule.
     :param deadline: UTC wall-clock time after which waiting stops.
     :param started_at: when the run was started (the schedule grows from there).
+    :param blocked_grace: seconds a run may stay BLOCKED (waiting for a person) before the
+        wait ends with "blocked"; None waits on until the deadline. The clock restarts
+        whenever the run moves on and blocks again.
     """
 
     def __init__(
@@ -81,13 +94,17 @@ class Waiter:
         deadline: datetime,
         started_at: datetime,
         logger: logging.Logger | Any,
+        *,
+        blocked_grace: float | None = None,
     ) -> None:
         self.display_name = display_name
         self.schedule = schedule
         self.deadline = deadline
         self.started_at = started_at
         self.log = logger
+        self.blocked_grace = blocked_grace
         self._last: tuple[RunState, str | None] | None = None
+        self._blocked_since: datetime | None = None
         self.polls = 0
 
     def elapsed(self) -> float:
@@ -96,6 +113,10 @@ class Waiter:
     def observe(self, run: RemoteRun) -> None:
         """Log the run's state when it changed since the last poll (not on every poll)."""
         self.polls += 1
+        if run.state is not RunState.BLOCKED:
+            self._blocked_since = None
+        elif self._blocked_since is None:
+            self._blocked_since = utcnow()
         key = (run.state, run.vendor_status)
         if key == self._last:
             return
@@ -122,6 +143,19 @@ class Waiter:
             where,
             link,
         )
+        if run.state is RunState.BLOCKED and self.blocked_grace is not None:
+            self.log.warning(
+                "%s run %s waits for someone to act; the task fails if it still waits %s from now",
+                self.display_name,
+                run.run_id,
+                format_elapsed(self.blocked_grace),
+            )
+
+    def blocked_expired(self) -> bool:
+        """True once the run has been BLOCKED for longer than the grace period."""
+        if self.blocked_grace is None or self._blocked_since is None:
+            return False
+        return (utcnow() - self._blocked_since).total_seconds() >= self.blocked_grace
 
     def observe_error(self, exc: PipelinesError) -> None:
         """Re-raise a permanent error; log a transient one and let waiting go on."""
@@ -136,16 +170,23 @@ class Waiter:
 
     def next_sleep(self) -> float | None:
         """Seconds until the next poll, or None once the deadline has passed."""
-        remaining = (self.deadline - utcnow()).total_seconds()
+        now = utcnow()
+        remaining = (self.deadline - now).total_seconds()
         if remaining <= 0:
             return None
-        return min(self.schedule.delay(self.elapsed()), remaining)
+        pause = min(self.schedule.delay(self.elapsed()), remaining)
+        if self.blocked_grace is not None and self._blocked_since is not None:
+            # look once more right when the grace ends, so a run still blocked then fails on time
+            grace_left = self.blocked_grace - (now - self._blocked_since).total_seconds()
+            pause = min(pause, max(grace_left, 0.0))
+        return pause
 
 
 def wait_in_worker(hook: PipelineHook, run: RemoteRun, waiter: Waiter) -> RemoteRun:
-    """Poll from the worker until the run ends; a run still going at the deadline is returned as is."""
+    """Poll from the worker until the run ends; a run still going at the deadline, or blocked past
+    the waiter's grace period (``waiter.blocked_expired()``), is returned as is."""
     waiter.observe(run)
-    while not run.state.is_terminal:
+    while not run.state.is_terminal and not waiter.blocked_expired():
         pause = waiter.next_sleep()
         if pause is None:
             return run
@@ -159,11 +200,26 @@ def wait_in_worker(hook: PipelineHook, run: RemoteRun, waiter: Waiter) -> Remote
     return run
 
 
-def conclude(hook: PipelineHook, run: RemoteRun, logger: logging.Logger | Any) -> str:
-    """Return the run id of a successful run; raise a failure that says why otherwise."""
+def conclude(
+    hook: PipelineHook,
+    run: RemoteRun,
+    logger: logging.Logger | Any,
+    *,
+    success_states: frozenset[RunState] = SUCCESS_ONLY,
+) -> str:
+    """Return the run id of a successful run; raise a failure that says why otherwise.
+
+    :param success_states: the final states the task counts as success; ``SUCCESS``
+        only, unless the task asked for more (a skipped DataOps.live pipeline, say).
+    """
     name = hook.api.display_name
     if run.state is RunState.SUCCESS:
         logger.info("%s %s succeeded", name, run.describe())
+        return run.run_id
+    if run.state.is_terminal and run.state in success_states:
+        logger.warning(
+            "%s %s ended %s, which this task counts as success", name, run.describe(), run.state.value
+        )
         return run.run_id
     if run.state.is_terminal:
         reasons = hook.explain_failure(run)
@@ -187,6 +243,29 @@ def deadline_message(hook: PipelineHook, run: RemoteRun, cancelled: bool = False
     return text + "; it was left running"
 
 
+def handle_blocked(
+    hook: PipelineHook, run: RemoteRun, grace: float | None, logger: logging.Logger | Any
+) -> NoReturn:
+    """Fail a run that waited for a person past the grace period, saying what it waits for.
+
+    The run is left as it is: someone may still act on it, and a retry of the task
+    can find it again (where the vendor lets us) instead of starting another.
+    """
+    name = hook.api.display_name
+    reasons = hook.explain_failure(run)
+    for line in reasons:
+        logger.error("%s", line)
+    waited = f" for more than {format_elapsed(grace)}" if grace is not None else ""
+    message = (
+        f"{name} {run.describe()} waited for someone to act{waited}; the task gives up and leaves "
+        f"the run as it is"
+    )
+    if reasons:
+        message += f": {reasons[0]}"
+    logger.error("%s", message)
+    raise RunBlockedError(message, run)
+
+
 def handle_deadline(hook: PipelineHook, run: RemoteRun, cancel: bool, logger: logging.Logger | Any) -> None:
     """Cancel the run where the vendor can (and ``cancel`` holds), log it, and raise the timeout."""
     cancelled = False
@@ -202,7 +281,7 @@ def handle_deadline(hook: PipelineHook, run: RemoteRun, cancel: bool, logger: lo
     raise RunTimeoutError(message, run)
 
 
-EventStatus = Literal["finished", "timeout", "error"]
+EventStatus = Literal["finished", "timeout", "blocked", "error"]
 
 
 @dataclass(frozen=True)
@@ -211,7 +290,8 @@ class RunEvent:
 
     ``finished`` carries a terminal run (success or not is decided by
     :func:`conclude`, from the run's state); ``timeout`` carries the last run seen;
-    ``error`` carries a message (and the run, when known).
+    ``blocked`` a run that stayed blocked past the grace period; ``error`` carries a
+    message (and the run, when known).
     """
 
     status: EventStatus
@@ -231,7 +311,7 @@ class RunEvent:
         if not isinstance(payload, Mapping):
             raise PipelinesError(f"the trigger sent an event that is not a mapping: {payload!r}")
         status = payload.get("status")
-        if status not in ("finished", "timeout", "error"):
+        if status not in ("finished", "timeout", "blocked", "error"):
             raise PipelinesError(f"the trigger sent an event with an unexpected status: {payload!r}")
         run = None
         if payload.get("run") is not None:
@@ -239,10 +319,12 @@ class RunEvent:
                 run = RemoteRun.from_dict(payload["run"])
             except ValueError as exc:
                 raise PipelinesError(f"the trigger sent a malformed run: {exc}") from None
-        if status in ("finished", "timeout") and run is None:
+        if status in ("finished", "timeout", "blocked") and run is None:
             raise PipelinesError(f"the trigger sent a {status!r} event without a run: {payload!r}")
         if status == "finished" and run is not None and not run.state.is_terminal:
             raise PipelinesError(f"the trigger sent 'finished' for a run that is {run.state.value}")
+        if status == "blocked" and run is not None and run.state is not RunState.BLOCKED:
+            raise PipelinesError(f"the trigger sent 'blocked' for a run that is {run.state.value}")
         return cls(status=status, run=run, message=str(payload.get("message") or ""))
 
 
@@ -250,7 +332,15 @@ def deadline_from(timeout: float, now: datetime | None = None) -> datetime:
     return (now or utcnow()) + timedelta(seconds=timeout)
 
 
-def complete_from_event(hook: PipelineHook, payload: Any, cancel: bool, logger: logging.Logger | Any) -> str:
+def complete_from_event(
+    hook: PipelineHook,
+    payload: Any,
+    cancel: bool,
+    logger: logging.Logger | Any,
+    *,
+    success_states: frozenset[RunState] = SUCCESS_ONLY,
+    blocked_grace: float | None = None,
+) -> str:
     """Finish a deferred wait from the trigger's event: success only on an explicit finished success."""
     event = RunEvent.parse(payload)
     if event.status == "error":
@@ -259,4 +349,6 @@ def complete_from_event(hook: PipelineHook, payload: Any, cancel: bool, logger: 
     assert event.run is not None  # RunEvent.parse guarantees a run for the other statuses
     if event.status == "timeout":
         handle_deadline(hook, event.run, cancel, logger)
-    return conclude(hook, event.run, logger)
+    if event.status == "blocked":
+        handle_blocked(hook, event.run, blocked_grace, logger)
+    return conclude(hook, event.run, logger, success_states=success_states)

@@ -26,3 +26,9 @@ class DataformRunLink(RemoteRunLink):
     """Opens the run in Dataform."""
 
     name = "Dataform run"
+
+
+class DataOpsPipelineLink(RemoteRunLink):
+    """Opens the pipeline in DataOps.live (its ``web_url``)."""
+
+    name = "DataOps.live pipeline"

@@ -57,6 +57,7 @@ def test_serialize_round_trip_holds_only_plain_ids_and_no_secret(sandbox):
         "poll_interval",
         "started_at",
         "run_url",
+        "blocked_grace",
     }
     assert TOKEN not in json.dumps(kwargs)
     assert rebuilt(trigger).serialize() == trigger.serialize()

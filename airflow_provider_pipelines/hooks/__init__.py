@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 HOOKS: dict[str, str] = {
     "dataform": "airflow_provider_pipelines.hooks.dataform.DataformHook",
     "profitbase": "airflow_provider_pipelines.hooks.profitbase.ProfitbaseHook",
+    "dataops": "airflow_provider_pipelines.hooks.dataops.DataOpsHook",
 }
 
 

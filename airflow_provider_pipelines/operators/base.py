@@ -14,16 +14,18 @@ from airflow_provider_pipelines._compat import BaseOperator, default_deferrable
 from airflow_provider_pipelines.errors import PipelinesError
 from airflow_provider_pipelines.hooks.base import PipelineHook
 from airflow_provider_pipelines.lifecycle import (
+    SUCCESS_ONLY,
     PollSchedule,
     Waiter,
     complete_from_event,
     conclude,
+    handle_blocked,
     handle_deadline,
     utcnow,
     wait_in_worker,
 )
 from airflow_provider_pipelines.links import RUN_ID_KEY, RUN_URL_KEY
-from airflow_provider_pipelines.runs import RemoteRun
+from airflow_provider_pipelines.runs import RemoteRun, RunState
 from airflow_provider_pipelines.validation import is_template, require_seconds
 
 DEFAULT_POLL_INTERVAL = 300.0
@@ -50,6 +52,10 @@ class RemoteRunOperator(BaseOperator):
 
     hook_class: ClassVar[type[PipelineHook]]
     ui_color = "#e8f4fd"
+    #: the final run states this task counts as success; a vendor operator may widen it on request
+    success_states: frozenset[RunState] = SUCCESS_ONLY
+    #: seconds a run may wait for a person (BLOCKED) before the task fails; None: until ``timeout``
+    blocked_grace: float | None = None
 
     def __init__(
         self,
@@ -107,13 +113,20 @@ class RemoteRunOperator(BaseOperator):
         if self.deferrable and not run.state.is_terminal:
             self.defer_wait(run, started_at, deadline)
         waiter = Waiter(
-            hook.api.display_name, PollSchedule(self.poll_interval), deadline, started_at, self.log
+            hook.api.display_name,
+            PollSchedule(self.poll_interval),
+            deadline,
+            started_at,
+            self.log,
+            blocked_grace=self.blocked_grace,
         )
         final = wait_in_worker(hook, run, waiter)
         self._active_run = None
+        if waiter.blocked_expired():
+            handle_blocked(hook, final, self.blocked_grace, self.log)
         if not final.state.is_terminal:
             handle_deadline(hook, final, self.cancel_on_timeout, self.log)
-        return conclude(hook, final, self.log)
+        return conclude(hook, final, self.log, success_states=self.success_states)
 
     def remember(self, context: Any, run: RemoteRun) -> None:
         """Push the run's id and link to XCom and the log before any waiting: a started run is never lost."""
@@ -122,7 +135,8 @@ class RemoteRunOperator(BaseOperator):
         if run.url:
             ti.xcom_push(key=RUN_URL_KEY, value=run.url)
         self.log.info(
-            "Started %s run %s%s",
+            "%s %s run %s%s",
+            "Re-attached to" if run.extra.get("reattached") else "Started",
             self.hook_class.api_class.display_name,
             run.run_id,
             f": {run.url}" if run.url else "",
@@ -141,6 +155,7 @@ class RemoteRunOperator(BaseOperator):
                 poll_interval=self.poll_interval,
                 started_at=started_at,
                 run_url=run.url,
+                blocked_grace=self.blocked_grace,
             ),
             method_name="execute_complete",
             timeout=deadline - utcnow() + DEFERRAL_SAFETY_MARGIN,
@@ -149,8 +164,14 @@ class RemoteRunOperator(BaseOperator):
     def execute_complete(self, context: Any, event: Any = None) -> str:
         """Resume after the trigger fired: success only on an explicit, well-formed success event."""
         hook = self.get_hook()
-        run_id = complete_from_event(hook, event, self.cancel_on_timeout, self.log)
-        return run_id
+        return complete_from_event(
+            hook,
+            event,
+            self.cancel_on_timeout,
+            self.log,
+            success_states=self.success_states,
+            blocked_grace=self.blocked_grace,
+        )
 
     def on_kill(self) -> None:
         run = self._active_run

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from airflow_provider_pipelines._compat import BaseSensorOperator, default_deferrable
 from airflow_provider_pipelines.hooks.base import PipelineHook
 from airflow_provider_pipelines.lifecycle import (
+    SUCCESS_ONLY,
     TRANSIENT_ERRORS,
     complete_from_event,
     conclude,
@@ -31,6 +32,8 @@ class RemoteRunSensor(BaseSensorOperator):
     """
 
     hook_class: ClassVar[type[PipelineHook]]
+    #: the final run states this sensor counts as success; a vendor sensor may widen it on request
+    success_states: frozenset[RunState] = SUCCESS_ONLY
 
     def __init__(
         self,
@@ -89,7 +92,7 @@ class RemoteRunSensor(BaseSensorOperator):
             self.log.info("%s %s is %s", hook.api.display_name, run.describe(), run.state.value)
         if not run.state.is_terminal:
             return False
-        conclude(hook, run, self.log)  # raises unless the run succeeded
+        conclude(hook, run, self.log, success_states=self.success_states)  # raises unless it succeeded
         return True
 
     def execute(self, context: Any) -> Any:
@@ -99,7 +102,7 @@ class RemoteRunSensor(BaseSensorOperator):
         hook = self.get_hook()
         run = self._read(hook)
         if run is not None and run.state.is_terminal:
-            return conclude(hook, run, self.log)
+            return conclude(hook, run, self.log, success_states=self.success_states)
         from airflow_provider_pipelines.triggers.runs import RemoteRunTrigger
 
         ref = self.ref()
@@ -121,4 +124,6 @@ class RemoteRunSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Any, event: Any = None) -> str:
         """Resume after the trigger fired: success only on an explicit, well-formed success event."""
-        return complete_from_event(self.get_hook(), event, cancel=False, logger=self.log)
+        return complete_from_event(
+            self.get_hook(), event, cancel=False, logger=self.log, success_states=self.success_states
+        )

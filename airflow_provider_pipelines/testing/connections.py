@@ -8,6 +8,7 @@ import json
 CONNECTIONS = {
     "dataform": ("dataform_web", "dataform_default"),
     "profitbase": ("profitbase_invision", "profitbase_default"),
+    "dataops": ("dataops_live", "dataops_default"),
 }
 
 #: vendor -> path under the fake's mount that the connection's host must include

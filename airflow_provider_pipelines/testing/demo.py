@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-FAILURE_WORDS = {"dataform": "FAILED", "profitbase": "Failed"}
+FAILURE_WORDS = {"dataform": "FAILED", "profitbase": "Failed", "dataops": "failed"}
 
 
 class _Errors:

@@ -42,6 +42,10 @@ class RemoteRunTrigger(BaseTrigger):
     :param poll_interval: the longest pause between two polls, in seconds.
     :param started_at: when the run was started; the adaptive schedule grows from it.
     :param run_url: the run's web link, for log lines.
+    :param blocked_grace: seconds the run may stay blocked (waiting for a person) before the
+        trigger stops with a ``blocked`` event; None waits on until the deadline. The grace
+        clock lives in memory: after a triggerer restart it starts again (the wait is longer,
+        never shorter).
     """
 
     def __init__(
@@ -55,6 +59,7 @@ class RemoteRunTrigger(BaseTrigger):
         poll_interval: float,
         started_at: str | datetime,
         run_url: str | None = None,
+        blocked_grace: float | None = None,
     ) -> None:
         super().__init__()
         self.vendor = vendor
@@ -65,6 +70,7 @@ class RemoteRunTrigger(BaseTrigger):
         self.started_at = _as_utc(started_at, "started_at")
         self.poll_interval = float(poll_interval)
         self.run_url = run_url
+        self.blocked_grace = None if blocked_grace is None else float(blocked_grace)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -78,6 +84,7 @@ class RemoteRunTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "started_at": self.started_at.isoformat(),
                 "run_url": self.run_url,
+                "blocked_grace": self.blocked_grace,
             },
         )
 
@@ -97,7 +104,12 @@ class RemoteRunTrigger(BaseTrigger):
 
     async def _wait(self, hook: PipelineHook, run: RemoteRun) -> RunEvent:
         waiter = Waiter(
-            hook.api.display_name, PollSchedule(self.poll_interval), self.deadline, self.started_at, self.log
+            hook.api.display_name,
+            PollSchedule(self.poll_interval),
+            self.deadline,
+            self.started_at,
+            self.log,
+            blocked_grace=self.blocked_grace,
         )
         while True:
             try:
@@ -110,6 +122,8 @@ class RemoteRunTrigger(BaseTrigger):
                     return RunEvent("error", run, str(permanent))
             if run.state.is_terminal:
                 return RunEvent("finished", run)
+            if waiter.blocked_expired():
+                return RunEvent("blocked", run)
             pause = waiter.next_sleep()
             if pause is None:
                 return RunEvent("timeout", run)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from airflow_provider_pipelines.testing.fakes.dataform import FakeDataform
+from airflow_provider_pipelines.testing.fakes.dataops import FakeDataOps
 from airflow_provider_pipelines.testing.fakes.profitbase import FakeProfitbase
 
-FAKES = (FakeDataform, FakeProfitbase)
+FAKES = (FakeDataform, FakeProfitbase, FakeDataOps)
 
 __all__ = ["FAKES"]
