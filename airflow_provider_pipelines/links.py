@@ -26,3 +26,9 @@ class DataformRunLink(RemoteRunLink):
     """Opens the run in Dataform."""
 
     name = "Dataform run"
+
+
+class RemoteDagRunLink(RemoteRunLink):
+    """Opens the DAG run in the remote Airflow's UI (none for the experimental API)."""
+
+    name = "Remote Airflow DAG run"

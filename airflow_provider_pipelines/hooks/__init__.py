@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 #: never from a class path found in serialised trigger kwargs.
 HOOKS: dict[str, str] = {
     "dataform": "airflow_provider_pipelines.hooks.dataform.DataformHook",
+    "remote_airflow": "airflow_provider_pipelines.hooks.remote_airflow.RemoteAirflowHook",
 }
 
 

@@ -7,6 +7,7 @@ import json
 #: vendor -> (connection type, default connection id)
 CONNECTIONS = {
     "dataform": ("dataform_web", "dataform_default"),
+    "remote_airflow": ("remote_airflow", "remote_airflow_default"),
 }
 
 #: extras that keep tests quick: short request timeouts and retry pauses

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-FAILURE_WORDS = {"dataform": "FAILED"}
+FAILURE_WORDS = {"dataform": "FAILED", "remote_airflow": "failed"}
 
 
 class _Errors:

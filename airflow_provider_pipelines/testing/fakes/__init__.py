@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from airflow_provider_pipelines.testing.fakes.dataform import FakeDataform
+from airflow_provider_pipelines.testing.fakes.remote_airflow import FakeRemoteAirflow
 
-FAKES = (FakeDataform,)
+FAKES = (FakeDataform, FakeRemoteAirflow)
 
 __all__ = ["FAKES"]
