@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import quote
 
 from airflow_provider_pipelines._compat import mask_secret
 from airflow_provider_pipelines.apis.base import VendorApi, field_of
@@ -460,10 +461,11 @@ class RemoteAirflowApi(VendorApi):
         base = deployment_url(response)
         if base is None or ref["api"] == EXPERIMENTAL:
             return None
-        dag_id, run_id = quote_segment(ref["dag_id"]), quote_segment(ref["dag_run_id"])
+        dag_id = quote(ref["dag_id"], safe="")
         if ref["api"] == V2:
-            return f"{base}/dags/{dag_id}/runs/{run_id}"
-        return f"{base}/dags/{dag_id}/grid?dag_run_id={run_id}"
+            # ':' and '+' may stand in a path segment: run ids keep their look in the link
+            return f"{base}/dags/{dag_id}/runs/{quote(ref['dag_run_id'], safe=':+')}"
+        return f"{base}/dags/{dag_id}/grid?dag_run_id={quote(ref['dag_run_id'], safe='')}"
 
     # -- ending a run, and saying why it failed
 
