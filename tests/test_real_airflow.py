@@ -131,7 +131,8 @@ def test_login_gets_a_token_and_an_expired_token_is_renewed_sync_and_async(real_
 
 
 def test_a_pre_issued_token_alone_is_sent_as_bearer_and_a_bad_login_is_named(real_airflow, monkeypatch):
-    monkeypatch.setenv(CONN, real_airflow.connection(login=None, password=real_airflow.token("/auth/token/cli")))
+    long_lived = real_airflow.token("/auth/token/cli")
+    monkeypatch.setenv(CONN, real_airflow.connection(login=None, password=long_lived))
     ok, reason = RemoteAirflowHook("remote_airflow_real").test_connection()
     assert ok and "with a Bearer token" in reason, reason
     monkeypatch.setenv(CONN, real_airflow.connection(password="not-the-password"))
