@@ -199,10 +199,13 @@ class RemoteAirflowHook(PipelineHook):
             run = self.get_run(ref)
         except NotFoundError:
             taken = f"a run with logical date {logical_date}" if logical_date else "another run"
+            if ref["api"] == EXPERIMENTAL:  # that API answers 400 to more than duplicates
+                why = f"the answer above says why (e.g. {taken} may already exist there)"
+            else:
+                why = f"most likely {taken} already exists there. Choose another logical_date or dag_run_id"
             raise type(conflict)(
                 f"{conflict} — but the remote Airflow has no run {ref['dag_run_id']!r} of DAG "
-                f"{ref['dag_id']!r}, so the conflict is not a repeat of this trigger: most likely "
-                f"{taken} already exists there. Choose another logical_date or dag_run_id.",
+                f"{ref['dag_id']!r}, so this is not a repeat of this trigger: {why}.",
                 status=conflict.status,
             ) from None
         self.log.warning(
