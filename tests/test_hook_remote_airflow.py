@@ -15,6 +15,7 @@ from airflow_provider_pipelines.errors import (
     ConfigurationError,
     ConflictError,
     NotFoundError,
+    PipelinesError,
     ServerError,
 )
 from airflow_provider_pipelines.hooks.remote_airflow import RemoteAirflowHook
@@ -210,6 +211,15 @@ def test_a_fresh_token_refused_again_fails_without_looping(client, conn):
     assert token_posts(client) == [201, 201]
 
 
+def test_a_token_refused_right_after_it_was_fetched_is_not_fetched_again(client, conn):
+    client.fault(
+        "status", "dagRuns$", method="POST", status=401, body='{"detail": "Not authenticated"}', times=5
+    )
+    with pytest.raises(AuthError, match="HTTP 401"):
+        conn("v2", extra={"api_version": "v2"}).trigger_dag_run("etl", dag_run_id="r1")
+    assert token_posts(client) == [201]
+
+
 def test_the_async_path_renews_an_expired_token_too(client, conn):
     run = conn("v2").trigger_dag_run("etl", dag_run_id="r1")
     hook = conn("v2")
@@ -307,6 +317,16 @@ def test_unpause_if_paused_lets_the_run_start(client, conn, generation):
     run = hook.trigger_dag_run("paused_etl", dag_run_id="r1")
     hook.check_paused(run, unpause=True)
     assert only_run(client)["status"] in ("running", "success")
+
+
+def test_an_unpause_that_is_refused_names_the_run_already_triggered(client, conn):
+    hook = conn("v2")
+    run = hook.trigger_dag_run("paused_etl", dag_run_id="r1")
+    client.fault(
+        "status", "/dags/paused_etl$", method="PATCH", status=403, body='{"detail": "Forbidden"}', times=2
+    )
+    with pytest.raises(PipelinesError, match=r"Run r1 of DAG paused_etl was triggered, but .*HTTP 403"):
+        hook.check_paused(run, unpause=True)
 
 
 def test_an_active_dag_is_not_reported(client, conn, capfd):

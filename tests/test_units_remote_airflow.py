@@ -308,6 +308,7 @@ def test_conf_none_is_an_empty_object():
     [
         (None, None),
         ("", None),
+        ("None", None),  # "{{ logical_date }}" of an Airflow 3 run without one
         (datetime(2026, 1, 31, 6, tzinfo=UTC), "2026-01-31T06:00:00+00:00"),
         (datetime(2026, 1, 31, 6), "2026-01-31T06:00:00+00:00"),
         (datetime(2026, 1, 31, 7, tzinfo=timezone(timedelta(hours=1))), "2026-01-31T07:00:00+01:00"),

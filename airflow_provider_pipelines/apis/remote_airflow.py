@@ -76,7 +76,7 @@ def check_conf(conf: Any) -> dict[str, Any]:
     if bad_keys:
         raise ConfigurationError(f"conf keys must be strings; these are not: {bad_keys!r}")
     try:
-        json.dumps(conf, allow_nan=False)
+        json.dumps(dict(conf), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"conf must be JSON-serialisable: {exc}") from None
     return dict(conf)
@@ -85,9 +85,11 @@ def check_conf(conf: Any) -> dict[str, Any]:
 def normalise_logical_date(value: Any) -> str | None:
     """A logical date as ISO 8601 with a UTC offset; a datetime, a date or an ISO string.
 
-    A value without a time zone is taken as UTC (Airflow's own default time zone).
+    A value without a time zone is taken as UTC (Airflow's own default time zone). The text
+    ``None`` is no date: it is what ``{{ logical_date }}`` renders to for an Airflow 3 run
+    that has no logical date.
     """
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
         return None
     when: datetime
     if isinstance(value, datetime):

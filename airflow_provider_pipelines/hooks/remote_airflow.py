@@ -247,7 +247,13 @@ class RemoteAirflowHook(PipelineHook):
         if not paused:
             return False
         if unpause:
-            self.call(self.api.unpause_request(generation, dag_id))
+            try:
+                self.call(self.api.unpause_request(generation, dag_id))
+            except PipelinesError as exc:
+                raise PipelinesError(
+                    f"Run {run.run_id} of DAG {dag_id} was triggered, but the DAG is paused on the remote "
+                    f"Airflow and could not be unpaused: {exc}"
+                ) from None
             self.log.warning(
                 "DAG %s was paused on the remote Airflow; unpaused it (unpause_if_paused=True) so that "
                 "run %s can start",

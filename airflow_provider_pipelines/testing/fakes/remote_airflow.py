@@ -109,7 +109,7 @@ class FakeRemoteAirflow(FakeVendor):
         for gen in ("v2", "v1"):
             root = f"{PREFIXES[gen]}/api/{gen}"
             table: list[tuple[str, str, GenHandler, bool]] = [
-                ("GET", "/version", self.version, gen == "v1"),  # Airflow 2's version is public
+                ("GET", "/version", self.version, True),  # public on Airflow 3.3 and 2
                 ("GET", "/dags", self.list_dags, False),
                 ("GET", "/dags/{dag_id}", self.get_dag, False),
                 ("PATCH", "/dags/{dag_id}", self.patch_dag, False),
