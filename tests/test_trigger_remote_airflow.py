@@ -94,16 +94,20 @@ def test_serialized_trigger_holds_the_ref_with_its_generation_and_no_secret(clie
 
 
 def test_trigger_renews_an_expired_login_token_and_carries_on(client, conn_id):
-    client.plan("remote_airflow", "etl", duration=1.5, outcome="success")
+    client.plan("remote_airflow", "etl", duration=3.0, outcome="success")
     cid = conn_id("v2")
     run = RemoteAirflowHook(cid).trigger_dag_run("etl", dag_run_id="r1")
 
-    async def expire_soon():
-        await asyncio.sleep(0.5)  # the trigger has its token by now
+    def tokens():
+        return [r for r in client.requests("remote_airflow") if r["path"].endswith("/auth/token")]
+
+    async def expire_once_the_trigger_has_its_token():
+        while len(await asyncio.to_thread(tokens)) < 2:  # the operator's, then the trigger's own
+            await asyncio.sleep(0.05)
         await asyncio.to_thread(client.vendor_admin, "remote_airflow", "expire_tokens")
 
     async def both():
-        expiring = asyncio.ensure_future(expire_soon())
+        expiring = asyncio.ensure_future(expire_once_the_trigger_has_its_token())
         async for event in make_trigger(run, cid).run():
             await expiring
             return RunEvent.parse(event.payload)
@@ -113,8 +117,7 @@ def test_trigger_renews_an_expired_login_token_and_carries_on(client, conn_id):
     assert event.status == "finished" and event.run.state.value == "success"
     statuses = [r["status"] for r in client.requests("remote_airflow") if "/dagRuns/r1" in r["path"]]
     assert statuses.count(401) == 1 and statuses[-1] == 200
-    tokens = [r for r in client.requests("remote_airflow") if r["path"].endswith("/auth/token")]
-    assert len(tokens) == 3  # the operator's hook, the trigger's hook, and the one renewal
+    assert len(tokens()) == 3  # the operator's hook, the trigger's hook, and the one renewal
 
 
 def test_trigger_rides_out_faults_on_airflow_2(client, conn_id):

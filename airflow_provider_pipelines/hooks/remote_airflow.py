@@ -130,7 +130,6 @@ class RemoteAirflowHook(PipelineHook):
         """``v2``, ``v1`` or ``experimental``: from the ``api_version`` extra, else probed once per hook."""
         endpoint = self.get_endpoint()
         if self._generation is not None:
-            self._use_generation(self._generation)
             return self._generation
         for generation in GENERATIONS:
             try:
