@@ -85,11 +85,56 @@ def _dataops_connection() -> dict[str, Any]:
     }
 
 
+def _remote_airflow_connection() -> dict[str, Any]:
+    return {
+        "hook-class-name": f"{_PKG}.hooks.remote_airflow.RemoteAirflowHook",
+        "connection-type": "remote_airflow",
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port"],
+            "relabeling": {
+                "host": "Deployment URL",
+                "login": "Username (with a password: token or basic auth)",
+                "password": "Password or API token",
+            },
+            "placeholders": {
+                "host": "https://airflow.example.com or https://<org>.astronomer.run/<deployment-id>",
+                "login": "leave empty when the password is an API token",
+                "password": "an Astro Deployment API token, a JWT, or the user's password",
+            },
+        },
+        "conn-fields": {
+            "auth_type": {
+                "label": "Auth type",
+                "schema": {
+                    "type": ["string", "null"],
+                    "default": "auto",
+                    "enum": ["auto", "bearer", "token", "basic", "api_key", "none"],
+                },
+                "description": "auto: password alone is a Bearer token; login + password get a token from "
+                "/auth/token on Airflow 3, basic auth on Airflow 2. api_key: 'Authorization: <key>' "
+                "(Astronomer Software's experimental API).",
+            },
+            "api_version": {
+                "label": "API version",
+                "schema": {
+                    "type": ["string", "null"],
+                    "default": "auto",
+                    "enum": ["auto", "v2", "v1", "experimental"],
+                },
+                "description": "auto: detected once per task from /api/v2, /api/v1, then the "
+                "experimental API.",
+            },
+            **_COMMON_FIELDS,
+        },
+    }
+
+
 #: integration name -> module name under hooks/, operators/ and sensors/
 _INTEGRATIONS = {
     "Dataform Web": "dataform",
     "Profitbase InVision": "profitbase",
     "DataOps.live": "dataops",
+    "Remote Airflow": "remote_airflow",
 }
 
 
@@ -107,14 +152,23 @@ def get_provider_info() -> dict[str, Any]:
         "name": "Pipelines (Dataform Web, Profitbase InVision, DataOps.live, remote Airflow)",
         "description": "Start runs on remote data-pipeline services and wait for them, deferrably.",
         "versions": [__version__],
-        "connection-types": [_dataform_connection(), _profitbase_connection(), _dataops_connection()],
+        "connection-types": [
+            _dataform_connection(),
+            _profitbase_connection(),
+            _dataops_connection(),
+            _remote_airflow_connection(),
+        ],
         "hooks": _modules("hooks"),
         "operators": _modules("operators"),
         "sensors": _modules("sensors"),
         "triggers": [
             {"integration-name": "Pipelines", "python-modules": [f"{_PKG}.triggers.runs"]},
         ],
-        "extra-links": [f"{_PKG}.links.DataformRunLink", f"{_PKG}.links.DataOpsPipelineLink"],
+        "extra-links": [
+            f"{_PKG}.links.DataformRunLink",
+            f"{_PKG}.links.DataOpsPipelineLink",
+            f"{_PKG}.links.RemoteDagRunLink",
+        ],
         "integrations": [
             {
                 "integration-name": "Dataform Web",
@@ -124,6 +178,10 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "DataOps.live",
                 "external-doc-url": "https://docs.dataops.live/",
+            },
+            {
+                "integration-name": "Remote Airflow",
+                "external-doc-url": "https://airflow.apache.org/docs/apache-airflow/stable/stable-rest-api-ref.html",
             },
             {
                 "integration-name": "Pipelines",

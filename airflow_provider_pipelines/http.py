@@ -6,6 +6,11 @@ Vendor API objects (``apis/``) build :class:`ApiRequest` values and parse
 used by the trigger in the triggerer) only move bytes; status checking
 (:func:`check_response`) and retry decisions (:class:`RetryPolicy`) are shared.
 
+Credentials that change while an endpoint is in use (a token fetched by logging
+in, fetched again when the server refuses it) are an :class:`Auth` object on the
+:class:`Endpoint`; both transports drive it the same way. Static credentials stay
+plain headers.
+
 Neither HTTP library is imported at module level: DAG files import operator
 modules constantly, and each library costs tens of milliseconds to import.
 """
@@ -258,12 +263,53 @@ def _short(exc: BaseException | None) -> str:
     return f"{type(exc).__name__}: {text[:160]}"
 
 
+class Auth:
+    """Credentials that can change while an endpoint is in use, such as a token got by logging in.
+
+    Sans-I/O like the vendor API objects: it says which headers to send, builds
+    the request that fetches a new credential and reads its response; the
+    transports send. Both transports drive it the same way: fetch a credential
+    before the first request when none is held (:meth:`needs_renewal`); when the
+    server refuses a credential fetched earlier (:meth:`should_renew`), fetch a new
+    one and send the request once more, since a refused request did nothing. A
+    credential fetched for this very request is never fetched twice. This base
+    class sends nothing and never renews.
+    """
+
+    def headers(self) -> Mapping[str, str]:
+        """The credential headers for the next request."""
+        return {}
+
+    def needs_renewal(self) -> bool:
+        """True when a credential must be fetched before the next request."""
+        return False
+
+    def renewal(self) -> ApiRequest | None:
+        """The request that fetches a new credential (sent without credentials), or None."""
+        return None
+
+    def renewed(self, response: ApiResponse) -> None:
+        """Take the new credential from the response to :meth:`renewal`."""
+
+    def should_renew(self, status: int) -> bool:
+        """True when a request refused with ``status`` is worth a new credential and one more try."""
+        return False
+
+
+def _renew_and_retry(auth: Auth | None, exc: HttpError, fetched_now: bool) -> bool:
+    """The one rule both transports follow after an error answer."""
+    return (
+        auth is not None and not fetched_now and auth.should_renew(exc.status) and auth.renewal() is not None
+    )
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """Where and how to reach one vendor through one Airflow connection.
 
-    ``headers`` carry the credentials; ``repr`` leaves them out so that an
-    endpoint printed in a log or a traceback shows no secret.
+    ``headers`` carry static credentials and ``auth`` credentials that change
+    (see :class:`Auth`); ``repr`` leaves both out so that an endpoint printed in a
+    log or a traceback shows no secret.
     """
 
     conn_id: str
@@ -272,6 +318,7 @@ class Endpoint:
     verify: bool = True
     timeout: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    auth: Auth | None = field(default=None, repr=False, compare=False)
 
     def url(self, request: ApiRequest) -> str:
         """The full URL of a request (never holds a secret: credentials live in headers)."""
@@ -299,6 +346,28 @@ class SyncTransport:
         return self._session
 
     def send_once(self, request: ApiRequest) -> ApiResponse:
+        """One try, with the endpoint's credentials (fetched or renewed first where needed)."""
+        auth = self.endpoint.auth
+        fetched_now = False
+        if auth is not None and auth.needs_renewal():
+            self._renew(auth)
+            fetched_now = True
+        try:
+            return self._exchange(request, auth.headers() if auth else {})
+        except HttpError as exc:
+            if not _renew_and_retry(auth, exc, fetched_now):
+                raise
+            log.info("%s: credential refused (HTTP %d); fetching a new one", request.what, exc.status)
+        assert auth is not None
+        self._renew(auth)
+        return self._exchange(request, auth.headers())
+
+    def _renew(self, auth: Auth) -> None:
+        renewal = auth.renewal()
+        if renewal is not None:
+            auth.renewed(self.endpoint.retry.call(renewal, lambda r: self._exchange(r, {})))
+
+    def _exchange(self, request: ApiRequest, auth_headers: Mapping[str, str]) -> ApiResponse:
         import requests
 
         url = self.endpoint.url(request)
@@ -309,6 +378,7 @@ class SyncTransport:
                 url,
                 json=request.json,
                 data=request.form,
+                headers=dict(auth_headers) or None,
                 timeout=(min(10.0, timeout), timeout),
             )
         except (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError) as exc:
@@ -361,6 +431,28 @@ class AsyncTransport:
         self.endpoint = endpoint
 
     async def send_once(self, request: ApiRequest) -> ApiResponse:
+        """One try, with the endpoint's credentials (fetched or renewed first where needed)."""
+        auth = self.endpoint.auth
+        fetched_now = False
+        if auth is not None and auth.needs_renewal():
+            await self._renew(auth)
+            fetched_now = True
+        try:
+            return await self._exchange(request, auth.headers() if auth else {})
+        except HttpError as exc:
+            if not _renew_and_retry(auth, exc, fetched_now):
+                raise
+            log.info("%s: credential refused (HTTP %d); fetching a new one", request.what, exc.status)
+        assert auth is not None
+        await self._renew(auth)
+        return await self._exchange(request, auth.headers())
+
+    async def _renew(self, auth: Auth) -> None:
+        renewal = auth.renewal()
+        if renewal is not None:
+            auth.renewed(await self.endpoint.retry.acall(renewal, lambda r: self._exchange(r, {})))
+
+    async def _exchange(self, request: ApiRequest, auth_headers: Mapping[str, str]) -> ApiResponse:
         import aiohttp
 
         session = await _shared_session(self.endpoint)
@@ -372,7 +464,7 @@ class AsyncTransport:
                 url,
                 json=request.json,
                 data=request.form,
-                headers=self.endpoint.headers,
+                headers={**self.endpoint.headers, **auth_headers},
                 ssl=self.endpoint.verify,
                 timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=min(10.0, timeout)),
             ) as resp:

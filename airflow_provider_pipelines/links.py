@@ -32,3 +32,9 @@ class DataOpsPipelineLink(RemoteRunLink):
     """Opens the pipeline in DataOps.live (its ``web_url``)."""
 
     name = "DataOps.live pipeline"
+
+
+class RemoteDagRunLink(RemoteRunLink):
+    """Opens the DAG run in the remote Airflow's UI (none for the experimental API)."""
+
+    name = "Remote Airflow DAG run"

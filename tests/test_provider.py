@@ -92,7 +92,7 @@ def test_templated_parameters_wait_for_rendering():
 DAG_FACING_MODULES = [
     f"airflow_provider_pipelines.{kind}.{vendor}"
     for kind in ("operators", "sensors")
-    for vendor in ("dataform", "profitbase", "dataops")
+    for vendor in ("dataform", "profitbase", "dataops", "remote_airflow")
 ]
 
 

@@ -14,6 +14,7 @@ HOOKS: dict[str, str] = {
     "dataform": "airflow_provider_pipelines.hooks.dataform.DataformHook",
     "profitbase": "airflow_provider_pipelines.hooks.profitbase.ProfitbaseHook",
     "dataops": "airflow_provider_pipelines.hooks.dataops.DataOpsHook",
+    "remote_airflow": "airflow_provider_pipelines.hooks.remote_airflow.RemoteAirflowHook",
 }
 
 

@@ -2,7 +2,9 @@
 
 A vendor hook sets a few class attributes (connection type, default
 connection id, API class, default host) and says how its credentials go into
-headers (:meth:`PipelineHook.auth_headers`); everything else is here.
+headers (:meth:`PipelineHook.auth_headers`), or, for credentials that change
+while in use such as a login token, into an :class:`~airflow_provider_pipelines.http.Auth`
+(:meth:`PipelineHook.build_auth`); everything else is here.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from airflow_provider_pipelines.http import (
     ApiRequest,
     ApiResponse,
     AsyncTransport,
+    Auth,
     Endpoint,
     RetryPolicy,
     SyncTransport,
@@ -122,6 +125,10 @@ class PipelineHook(BaseHook):
         """Headers that carry the credentials. The default: ``Authorization: Bearer <password>``."""
         return {"Authorization": f"Bearer {self.require_secret(conn)}"}
 
+    def build_auth(self, conn: Any) -> Auth | None:
+        """Credentials that change while in use (a token fetched by login); None: static headers only."""
+        return None
+
     def require_secret(self, conn: Any, field: str = "password") -> str:
         secret = (getattr(conn, field, None) or "").strip()
         if not secret:
@@ -144,6 +151,7 @@ class PipelineHook(BaseHook):
             conn_id=self.conn_id,
             base_url=resolve_base_url(conn, self.default_host, self.conn_id),
             headers=self.auth_headers(conn),
+            auth=self.build_auth(conn),
             verify=verify,
             timeout=extra_number(extras, "timeout", 30.0, self.conn_id),
             retry=RetryPolicy(

@@ -9,6 +9,7 @@ CONNECTIONS = {
     "dataform": ("dataform_web", "dataform_default"),
     "profitbase": ("profitbase_invision", "profitbase_default"),
     "dataops": ("dataops_live", "dataops_default"),
+    "remote_airflow": ("remote_airflow", "remote_airflow_default"),
 }
 
 #: vendor -> path under the fake's mount that the connection's host must include

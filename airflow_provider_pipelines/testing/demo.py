@@ -17,7 +17,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-FAILURE_WORDS = {"dataform": "FAILED", "profitbase": "Failed", "dataops": "failed"}
+FAILURE_WORDS = {
+    "dataform": "FAILED",
+    "profitbase": "Failed",
+    "dataops": "failed",
+    "remote_airflow": "failed",
+}
 
 
 class _Errors:

@@ -125,6 +125,10 @@ class FakeVendor:
         """``(method, path under the prefix, handler)`` rows."""
         raise NotImplementedError
 
+    def admin_routes(self) -> list[tuple[str, str, Handler]]:
+        """Vendor-specific admin actions, served under ``/_sandbox/<name>/`` (e.g. expire tokens)."""
+        return []
+
     def plan_for(self, key: str) -> Plan:
         plan = self.sandbox.plans.get((self.name, key)) or self.sandbox.plans.get((self.name, "*"))
         return plan or Plan(phases=[(self.running_word, 2.0)], final=self.success_word)
@@ -235,6 +239,8 @@ class Sandbox:
         for fake in self.fakes.values():
             for method, path, handler in fake.routes():
                 app.router.add_route(method, fake.prefix + path, handler)
+            for method, path, handler in fake.admin_routes():
+                app.router.add_route(method, ADMIN + fake.prefix + path, handler)
         self._admin_routes(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -460,6 +466,10 @@ class SandboxClient:
         """The requests the fakes received (admin calls excluded)."""
         rows: list[dict[str, Any]] = self._call("GET", "/requests")
         return [r for r in rows if vendor is None or r["vendor"] == vendor]
+
+    def vendor_admin(self, vendor: str, action: str, body: Any = None) -> Any:
+        """Call one of a fake vendor's own admin actions (``POST /_sandbox/<vendor>/<action>``)."""
+        return self._call("POST", f"/{vendor}/{action}", body if body is not None else {})
 
     def runs(self, vendor: str) -> list[dict[str, Any]]:
         """The runs a fake vendor holds: id, key, status, data."""

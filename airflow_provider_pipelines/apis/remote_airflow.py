@@ -1,0 +1,539 @@
+"""A remote Apache Airflow, in any of the three API generations still deployed.
+
+Facts (``shared/vendor-apis.md`` §4): Airflow 3 speaks ``/api/v2`` (Bearer
+tokens, from ``POST /auth/token`` or pre-issued), Airflow 2 ``/api/v1`` (basic
+auth, or Bearer on Astro), Airflow 1.10 / Astronomer Software the experimental
+API (``Authorization: <API key>``). Run states are ``queued``, ``running``,
+``success`` and ``failed`` in all three.
+
+A run's ``ref`` names the generation it was created with (``api``), so whoever
+reads it later (the trigger, after a triggerer restart) uses the right paths
+without probing the deployment again. On the experimental API the ref also holds
+the run's ``execution_date``, the only key that API reads a single run by.
+
+Everything here is pure: requests are built, responses parsed, no I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import quote
+
+from airflow_provider_pipelines._compat import mask_secret
+from airflow_provider_pipelines.apis.base import VendorApi, field_of
+from airflow_provider_pipelines.errors import ConfigurationError, NotFoundError, ResponseFormatError
+from airflow_provider_pipelines.http import ApiRequest, ApiResponse, Auth, excerpt, quote_segment
+from airflow_provider_pipelines.runs import RemoteRun, RunState, StatusTable
+
+V2 = "v2"
+V1 = "v1"
+EXPERIMENTAL = "experimental"
+#: probed in this order: the newest first
+GENERATIONS = (V2, V1, EXPERIMENTAL)
+API_ROOTS = {V2: "api/v2", V1: "api/v1", EXPERIMENTAL: "api/experimental"}
+#: ``api_version`` extra -> generation (None: detect)
+API_VERSION_WORDS: dict[str, str | None] = {"auto": None, "v2": V2, "v1": V1, "experimental": EXPERIMENTAL}
+
+STATUSES = StatusTable(
+    "Remote Airflow",
+    {
+        "queued": RunState.QUEUED,
+        "running": RunState.RUNNING,
+        "success": RunState.SUCCESS,
+        "failed": RunState.FAILED,
+    },
+)
+
+#: what Airflow accepts as a run id (anything else is refused with 400)
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.~:+-]+$")
+_RUN_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.~:+-]+")
+#: Airflow's run_id column holds 250 characters
+_RUN_ID_MAX = 250
+
+
+# -- parameters -------------------------------------------------------------------------------
+
+
+def check_conf(conf: Any) -> dict[str, Any]:
+    """``conf`` as a JSON object (a dict that JSON can encode), else :class:`ConfigurationError`."""
+    if conf is None:
+        return {}
+    if not isinstance(conf, Mapping):
+        hint = (
+            " (a template renders to a string unless the DAG sets render_template_as_native_obj=True)"
+            if isinstance(conf, str)
+            else ""
+        )
+        raise ConfigurationError(f"conf must be a JSON object (a dict), got {type(conf).__name__}{hint}")
+    bad_keys = [k for k in conf if not isinstance(k, str)]
+    if bad_keys:
+        raise ConfigurationError(f"conf keys must be strings; these are not: {bad_keys!r}")
+    try:
+        json.dumps(dict(conf), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"conf must be JSON-serialisable: {exc}") from None
+    return dict(conf)
+
+
+def normalise_logical_date(value: Any) -> str | None:
+    """A logical date as ISO 8601 with a UTC offset; a datetime, a date or an ISO string.
+
+    A value without a time zone is taken as UTC (Airflow's own default time zone). The text
+    ``None`` is no date: it is what ``{{ logical_date }}`` renders to for an Airflow 3 run
+    that has no logical date.
+    """
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
+        return None
+    when: datetime
+    if isinstance(value, datetime):
+        when = value
+    elif isinstance(value, date):
+        when = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ConfigurationError(
+                f"logical_date must be a datetime or an ISO 8601 string such as "
+                f"2026-01-31T06:00:00+00:00, got {value!r}"
+            ) from None
+    else:
+        raise ConfigurationError(
+            f"logical_date must be a datetime, an ISO 8601 string or a template, got {type(value).__name__}"
+        )
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.isoformat()
+
+
+def check_run_id(dag_run_id: Any, name: str = "dag_run_id") -> str:
+    """A run id Airflow accepts, else :class:`ConfigurationError` (rather than the remote's 400)."""
+    if not isinstance(dag_run_id, str) or not RUN_ID_PATTERN.match(dag_run_id):
+        raise ConfigurationError(
+            f"{name} must match {RUN_ID_PATTERN.pattern} (letters, digits and _ . ~ : + -), "
+            f"got {dag_run_id!r}"
+        )
+    if len(dag_run_id) > _RUN_ID_MAX:
+        raise ConfigurationError(f"{name} must be at most {_RUN_ID_MAX} characters, got {len(dag_run_id)}")
+    return dag_run_id
+
+
+def default_dag_run_id(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
+    """The remote run id this task instance always uses, whatever its try number.
+
+    The same (local DAG, local run, task, map index) always gives the same id,
+    so a retried task's trigger is refused as a duplicate and re-attaches to the
+    run its first try started. Readable parts first; a hash of the exact values
+    keeps ids unique where unsafe characters were replaced or the text was cut.
+    """
+    task = task_id if map_index < 0 else f"{task_id}.{map_index}"
+    exact = "\x00".join((dag_id, run_id, task))
+    digest = hashlib.sha256(exact.encode()).hexdigest()[:10]
+    readable = _RUN_ID_UNSAFE.sub("_", f"{dag_id}.{task}__{run_id}")
+    return f"{readable[: _RUN_ID_MAX - 12]}__{digest}"
+
+
+def generation_from_extra(value: Any, conn_id: str) -> str | None:
+    """The ``api_version`` extra as a generation; None for ``auto`` or unset."""
+    if value is None:
+        return None
+    key = str(value).strip().lower()
+    if key not in API_VERSION_WORDS:
+        raise ConfigurationError(
+            f"connection {conn_id!r}: extra 'api_version' must be one of {sorted(API_VERSION_WORDS)}, "
+            f"got {value!r}"
+        )
+    return API_VERSION_WORDS[key]
+
+
+# -- auth -------------------------------------------------------------------------------------
+
+#: ``auth_type`` extra values; ``auto`` decides from the connection's fields
+AUTH_TYPES = ("auto", "bearer", "token", "basic", "api_key", "none")
+
+
+class AirflowAuth(Auth):
+    """The connection's credentials, sent the way the deployment's API generation expects.
+
+    ``mode`` is one of :data:`AUTH_TYPES` other than ``auto``, or ``login`` (a login and a
+    password whose use depends on the generation: a token from ``POST /auth/token`` on
+    Airflow 3, basic auth before). ``generation`` is None until it is known; until then a
+    ``login`` sends nothing (only the version probes go out that early).
+    """
+
+    def __init__(
+        self,
+        mode: str,
+        *,
+        login: str | None = None,
+        secret: str | None = None,
+        conn_id: str = "",
+        generation: str | None = None,
+    ) -> None:
+        self.mode = mode
+        self.login = login or ""
+        self._secret = secret or ""
+        self.conn_id = conn_id
+        self.generation = generation
+        self._token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"AirflowAuth(mode={self.mode!r}, generation={self.generation!r})"
+
+    @property
+    def uses_token(self) -> bool:
+        return self.mode == "token" or (self.mode == "login" and self.generation == V2)
+
+    @property
+    def needs_generation(self) -> bool:
+        """True while the headers depend on a generation not yet known."""
+        return self.mode == "login" and self.generation is None
+
+    def describe(self) -> str:
+        """A few words for logs: never the secret."""
+        if self.uses_token:
+            return f"a token from /auth/token for user {self.login!r}"
+        if self.mode in {"basic", "login"}:
+            return f"basic auth as {self.login!r}"
+        return {"bearer": "a Bearer token", "api_key": "an API key", "none": "no credentials"}[self.mode]
+
+    def headers(self) -> Mapping[str, str]:
+        if self.uses_token:
+            return {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        if self.mode == "bearer":
+            return {"Authorization": f"Bearer {self._secret}"}
+        if self.mode == "api_key":  # Astronomer Software: the key alone, no scheme word
+            return {"Authorization": self._secret}
+        if self.mode == "basic" or (self.mode == "login" and self.generation is not None):
+            pair = base64.b64encode(f"{self.login}:{self._secret}".encode()).decode()
+            return {"Authorization": f"Basic {pair}"}
+        return {}
+
+    def needs_renewal(self) -> bool:
+        return self.uses_token and self._token is None
+
+    def renewal(self) -> ApiRequest | None:
+        if not self.uses_token:
+            return None
+        return ApiRequest(
+            "POST",
+            "auth/token",
+            json={"username": self.login, "password": self._secret},
+            # a login changes nothing on the server: safe to repeat
+            idempotent=True,
+            what=f"get an Airflow API token for user {self.login!r}",
+            hints={
+                401: f"The login or password of connection {self.conn_id!r} is wrong",
+                403: f"The user of connection {self.conn_id!r} may not get an API token",
+                404: "This deployment has no /auth/token (Airflow 2 takes basic auth: set the "
+                "connection's extra auth_type to 'basic', or its api_version)",
+            },
+        )
+
+    def renewed(self, response: ApiResponse) -> None:
+        token = field_of(response, response.json_object(), "access_token")
+        if not isinstance(token, str) or not token:
+            raise ResponseFormatError(f"{response.request.what}: the access_token is not a string")
+        mask_secret(token)
+        self._token = token
+
+    def should_renew(self, status: int) -> bool:
+        # 401: expired ("Token Expired"); 403: signed with a secret the server no longer has
+        # ("Invalid JWT token", after a restart with a new secret). One new token settles both.
+        return self.uses_token and status in (401, 403)
+
+
+# -- runs -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FailedTask:
+    """One failed task instance of a remote run."""
+
+    task_id: str
+    try_number: int
+    state: str
+    map_index: int = -1
+
+    @property
+    def label(self) -> str:
+        return self.task_id if self.map_index < 0 else f"{self.task_id}[{self.map_index}]"
+
+
+def _root(generation: str) -> str:
+    try:
+        return API_ROOTS[generation]
+    except KeyError:
+        raise ValueError(f"unknown Airflow API generation {generation!r}") from None
+
+
+def _run_path(ref: Mapping[str, str]) -> str:
+    return (
+        f"{_root(ref['api'])}/dags/{quote_segment(ref['dag_id'])}/dagRuns/{quote_segment(ref['dag_run_id'])}"
+    )
+
+
+def deployment_url(response: ApiResponse) -> str | None:
+    """The deployment's base URL, from a response's URL and the request's path."""
+    path = "/" + response.request.path.lstrip("/")
+    url = response.url.split("?", 1)[0]
+    return url[: -len(path)] if url.endswith(path) else None
+
+
+class RemoteAirflowApi(VendorApi):
+    """Requests and parsers for a remote Airflow's REST API, any generation."""
+
+    vendor = "remote_airflow"
+    display_name = "Remote Airflow"
+    statuses = STATUSES
+    ref_keys = ("api", "dag_id", "dag_run_id")
+
+    # -- finding out which API the deployment speaks
+
+    def probe_request(self, generation: str) -> ApiRequest:
+        path = "api/experimental/test" if generation == EXPERIMENTAL else f"{_root(generation)}/version"
+        return ApiRequest("GET", path, what=f"probe the remote Airflow for /{_root(generation)}")
+
+    def parse_probe(self, generation: str, response: ApiResponse) -> str | None:
+        """The version the deployment reports ("" when it reports none); None: not this generation.
+
+        A proxy or a web UI may answer any path with an HTML page: only the JSON this
+        generation sends counts.
+        """
+        try:
+            data = response.json()
+        except ResponseFormatError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        if generation == EXPERIMENTAL:
+            return "" if "status" in data else None
+        version = data.get("version")
+        return str(version) if version else None
+
+    def auth_check_request(self, generation: str) -> ApiRequest:
+        """A cheap request that needs valid credentials."""
+        if generation == EXPERIMENTAL:
+            return ApiRequest("GET", "api/experimental/test", what="check the remote Airflow credentials")
+        return ApiRequest(
+            "GET", f"{_root(generation)}/dags", params={"limit": "1"}, what="list DAGs on the remote Airflow"
+        )
+
+    # -- starting a run
+
+    def ref_for(self, generation: str, dag_id: str, dag_run_id: str) -> dict[str, str]:
+        _root(generation)
+        return {"api": generation, "dag_id": dag_id, "dag_run_id": dag_run_id}
+
+    def trigger_request(
+        self,
+        generation: str,
+        dag_id: str,
+        *,
+        dag_run_id: str,
+        conf: Mapping[str, Any],
+        logical_date: str | None,
+    ) -> ApiRequest:
+        """The exact body each generation takes.
+
+        Airflow 3 needs the ``logical_date`` key (null allowed) and refuses any key it
+        does not know; Airflow 2 takes ``logical_date`` only when given; the experimental
+        API calls the run id ``run_id`` and the date ``execution_date``.
+
+        Marked idempotent on purpose: the run id is always ours, so a repeat that reaches
+        the server is refused as a duplicate (409, or 400 on the experimental API) and
+        re-attached to, never a second run.
+        """
+        body: dict[str, Any]
+        if generation == V2:
+            body = {"dag_run_id": dag_run_id, "logical_date": logical_date, "conf": dict(conf)}
+            path = f"api/v2/dags/{quote_segment(dag_id)}/dagRuns"
+        elif generation == V1:
+            body = {"dag_run_id": dag_run_id, "conf": dict(conf)}
+            if logical_date is not None:
+                body["logical_date"] = logical_date
+            path = f"api/v1/dags/{quote_segment(dag_id)}/dagRuns"
+        else:
+            body = {"run_id": dag_run_id, "conf": dict(conf)}
+            if logical_date is not None:
+                body["execution_date"] = logical_date
+            path = f"{_root(generation)}/dags/{quote_segment(dag_id)}/dag_runs"
+        return ApiRequest(
+            "POST",
+            path,
+            json=body,
+            idempotent=True,
+            what=f"trigger DAG {dag_id} on the remote Airflow as run {dag_run_id}",
+            hints={
+                404: f"The remote Airflow knows no DAG {dag_id!r} (check dag_id, that the DAG is parsed "
+                "there, and that the connection's user may see it)",
+                403: f"The connection's user may not trigger DAG {dag_id!r}",
+            },
+        )
+
+    def is_duplicate(self, generation: str, status: int) -> bool:
+        """True for the status a generation answers a run id (or logical date) already taken with."""
+        return status == (400 if generation == EXPERIMENTAL else 409)
+
+    def run_in_trigger_response(self, generation: str) -> bool:
+        """v1 and v2 answer a trigger with the run itself; the experimental API with a message."""
+        return generation != EXPERIMENTAL
+
+    def started_ref(self, ref: Mapping[str, str], response: ApiResponse) -> dict[str, str]:
+        """The ref of the run a trigger created (the experimental API adds its execution date)."""
+        data = response.json_object()
+        returned = data.get("dag_run_id") if ref["api"] != EXPERIMENTAL else data.get("run_id")
+        if returned is not None and str(returned) != ref["dag_run_id"]:
+            raise ResponseFormatError(
+                f"{response.request.what}: the remote Airflow created run {returned!r}, not the "
+                f"{ref['dag_run_id']!r} asked for"
+            )
+        if ref["api"] != EXPERIMENTAL:
+            return dict(ref)
+        return {**ref, "execution_date": str(field_of(response, data, "execution_date"))}
+
+    # -- reading a run
+
+    def read_request(self, ref: Mapping[str, str]) -> ApiRequest:
+        dag_id, run_id = ref["dag_id"], ref["dag_run_id"]
+        what = f"read run {run_id} of DAG {dag_id} on the remote Airflow"
+        hints = {404: f"The remote Airflow has no run {run_id!r} of DAG {dag_id!r}"}
+        if ref["api"] != EXPERIMENTAL:
+            return ApiRequest("GET", _run_path(ref), what=what, hints=hints)
+        runs = f"api/experimental/dags/{quote_segment(dag_id)}/dag_runs"
+        if ref.get("execution_date"):
+            return ApiRequest("GET", f"{runs}/{quote_segment(ref['execution_date'])}", what=what, hints=hints)
+        # a run known only by its id: that API reads single runs by execution date, so list them
+        return ApiRequest("GET", runs, what=what, hints=hints)
+
+    def parse_run(self, response: ApiResponse, ref: Mapping[str, str]) -> RemoteRun:
+        if ref["api"] == EXPERIMENTAL:
+            return self._parse_experimental(response, ref)
+        data = response.json_object()
+        word = field_of(response, data, "state")
+        run_id = str(data.get("dag_run_id") or ref["dag_run_id"])
+        logical_date = data.get("logical_date") or data.get("execution_date")
+        return RemoteRun(
+            vendor=self.vendor,
+            ref=dict(ref),
+            run_id=run_id,
+            state=self.statuses.classify(word),
+            vendor_status=str(word),
+            url=self.run_url(response, ref),
+            detail=f"DAG {ref['dag_id']}",
+            extra={"conf": data.get("conf"), "logical_date": logical_date},
+        )
+
+    def _parse_experimental(self, response: ApiResponse, ref: Mapping[str, str]) -> RemoteRun:
+        data = response.json()
+        if isinstance(data, list):  # the run list: find ours
+            mine = [r for r in data if isinstance(r, dict) and r.get("run_id") == ref["dag_run_id"]]
+            if not mine:
+                raise NotFoundError(
+                    f"{response.request.what}: the remote Airflow lists no run {ref['dag_run_id']!r} of DAG "
+                    f"{ref['dag_id']!r}",
+                    status=404,
+                )
+            data = mine[0]
+            if data.get("execution_date"):
+                ref = {**ref, "execution_date": str(data["execution_date"])}
+        if not isinstance(data, dict):
+            raise ResponseFormatError(
+                f"{response.request.what} got JSON that is not an object: {excerpt(response.body)!r}"
+            )
+        word = field_of(response, data, "state")
+        return RemoteRun(
+            vendor=self.vendor,
+            ref=dict(ref),
+            run_id=ref["dag_run_id"],
+            state=self.statuses.classify(word),
+            vendor_status=str(word),
+            detail=f"DAG {ref['dag_id']}",
+        )
+
+    def run_url(self, response: ApiResponse, ref: Mapping[str, str]) -> str | None:
+        """The run's page in the remote Airflow's UI (the experimental API's UI has none to link)."""
+        base = deployment_url(response)
+        if base is None or ref["api"] == EXPERIMENTAL:
+            return None
+        dag_id = quote(ref["dag_id"], safe="")
+        if ref["api"] == V2:
+            # ':' and '+' may stand in a path segment: run ids keep their look in the link
+            return f"{base}/dags/{dag_id}/runs/{quote(ref['dag_run_id'], safe=':+')}"
+        return f"{base}/dags/{dag_id}/grid?dag_run_id={quote(ref['dag_run_id'], safe='')}"
+
+    # -- ending a run, and saying why it failed
+
+    def cancel_request(self, ref: Mapping[str, str]) -> ApiRequest | None:
+        """Mark the run failed (Airflow has no cancel); the experimental API cannot."""
+        if ref["api"] == EXPERIMENTAL:
+            return None
+        return ApiRequest(
+            "PATCH",
+            _run_path(ref),
+            json={"state": "failed"},
+            idempotent=True,  # setting a state twice is the same as once
+            what=f"mark run {ref['dag_run_id']} of DAG {ref['dag_id']} failed on the remote Airflow",
+        )
+
+    def failed_tasks_request(self, ref: Mapping[str, str]) -> ApiRequest | None:
+        if ref["api"] == EXPERIMENTAL:
+            return None
+        return ApiRequest(
+            "GET",
+            f"{_run_path(ref)}/taskInstances",
+            params={"state": "failed", "limit": "100"},
+            what=f"list the failed tasks of run {ref['dag_run_id']} of DAG {ref['dag_id']}",
+        )
+
+    def parse_failed_tasks(self, response: ApiResponse) -> list[FailedTask]:
+        rows = field_of(response, response.json_object(), "task_instances")
+        if not isinstance(rows, list):
+            raise ResponseFormatError(f"{response.request.what}: task_instances is not a list")
+        tasks = []
+        for row in rows:
+            # filtered here too: a server may ignore the state filter
+            if isinstance(row, dict) and row.get("state") == "failed" and row.get("task_id"):
+                tasks.append(
+                    FailedTask(
+                        task_id=str(row["task_id"]),
+                        try_number=int(row.get("try_number") or 0),
+                        state=str(row["state"]),
+                        map_index=int(row["map_index"]) if row.get("map_index") is not None else -1,
+                    )
+                )
+        return tasks
+
+    # -- the DAG's pause switch
+
+    def paused_request(self, generation: str, dag_id: str) -> ApiRequest:
+        what = f"check whether DAG {dag_id} is paused on the remote Airflow"
+        if generation == EXPERIMENTAL:
+            return ApiRequest("GET", f"api/experimental/dags/{quote_segment(dag_id)}/paused", what=what)
+        return ApiRequest("GET", f"{_root(generation)}/dags/{quote_segment(dag_id)}", what=what)
+
+    def parse_paused(self, response: ApiResponse) -> bool:
+        value = field_of(response, response.json_object(), "is_paused")
+        if not isinstance(value, bool):
+            raise ResponseFormatError(f"{response.request.what}: is_paused is not true or false: {value!r}")
+        return value
+
+    def unpause_request(self, generation: str, dag_id: str) -> ApiRequest:
+        what = f"unpause DAG {dag_id} on the remote Airflow"
+        if generation == EXPERIMENTAL:  # that API switches with a GET
+            return ApiRequest("GET", f"api/experimental/dags/{quote_segment(dag_id)}/paused/false", what=what)
+        return ApiRequest(
+            "PATCH",
+            f"{_root(generation)}/dags/{quote_segment(dag_id)}",
+            params={"update_mask": "is_paused"},
+            json={"is_paused": False},
+            what=what,
+            hints={403: f"The connection's user may not unpause DAG {dag_id!r}"},
+        )

@@ -1,0 +1,167 @@
+"""The operator against a REAL Airflow 3 remote: API server, scheduler and dag-processor on 127.0.0.1.
+
+One remote is started for the whole test run (see ``tests/real_airflow.py``; its DAGs are
+in ``tests/remote_dags/``) and stopped at the end. The operator runs in this process
+through ``dag.test()``, with its own AIRFLOW_HOME; the connection ``remote_airflow_real``
+holds the remote's admin login and password, so every call goes through ``/auth/token``,
+whose tokens the remote lets expire after a few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_pipelines.errors import ConflictError
+from airflow_provider_pipelines.hooks.remote_airflow import RemoteAirflowHook
+from airflow_provider_pipelines.http import close_shared_sessions
+from airflow_provider_pipelines.runs import RunState
+from tests.dagrun import run_dag
+from tests.real_airflow import TOKEN_LIFETIME, RealAirflow, free_port
+
+REMOTE_DAGS = Path(__file__).parent / "remote_dags"
+CONN = "AIRFLOW_CONN_REMOTE_AIRFLOW_REAL"
+
+
+@pytest.fixture(scope="session")
+def real_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAirflow]:
+    remote = RealAirflow(tmp_path_factory.mktemp("remote-airflow"), free_port())
+    remote.start(REMOTE_DAGS, lifetime=1200)
+    print(f"\nreal remote Airflow 3 on {remote.url} ready in {remote.startup_seconds:.1f}s")
+    os.environ[CONN] = remote.connection()
+    try:
+        yield remote
+    finally:
+        os.environ.pop(CONN, None)
+        remote.stop()
+
+
+@pytest.fixture
+def hook(real_airflow: RealAirflow) -> RemoteAirflowHook:
+    return RemoteAirflowHook("remote_airflow_real")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def run_count(hook: RemoteAirflowHook, dag_id: str) -> int:
+    return int(hook.request("GET", f"api/v2/dags/{dag_id}/dagRuns", params={"limit": "1"})["total_entries"])
+
+
+@pytest.mark.parametrize("mode", ["poll", "defer"])
+def test_success_passes_conf_through_and_links_the_run(airflow_db, real_airflow, hook, mode):
+    conf = {"source": "real", "mode": mode, "numbers": [1, 2, 3]}
+    outcome = run_dag(f"t_remote_real_{mode}", {"dag": "remote_echo", "remote_conf": conf})
+    assert outcome.tasks == {"trigger": "success"}
+    run_id = outcome.xcom[("trigger", "return_value")]
+    # the default run id is this task instance's own: readable, and valid on the remote
+    assert run_id.startswith(f"t_remote_real_{mode}.trigger__manual__")
+    assert outcome.xcom[("trigger", "run_id")] == run_id
+    assert outcome.xcom[("trigger", "run_url")] == f"{real_airflow.url}/dags/remote_echo/runs/{run_id}"
+    echoed = hook.request(
+        "GET", f"api/v2/dags/remote_echo/dagRuns/{run_id}/taskInstances/echo/xcomEntries/return_value"
+    )
+    assert echoed["value"] == conf
+
+
+def test_failing_dag_fails_the_task_naming_the_failed_task(airflow_db, real_airflow, capfd):
+    outcome = run_dag("t_remote_real_defer", {"dag": "remote_broken"})
+    text = "".join(capfd.readouterr())
+    assert outcome.tasks == {"trigger": "failed"}
+    assert "did not succeed: it ended failed: failed tasks of DAG remote_broken: explode (try 1)" in text
+    assert "prepare" not in text.split("failed tasks of DAG remote_broken:")[1].splitlines()[0]
+
+
+def test_second_trigger_with_the_same_run_id_reattaches_to_the_one_run(airflow_db, real_airflow, hook, capfd):
+    dag_run_id = unique("reattach")
+    before = run_count(hook, "remote_echo")
+    scenario = {"dag": "remote_echo", "dag_run_id": dag_run_id}
+    first = run_dag("t_remote_real_poll", {**scenario, "remote_conf": {"try": 1}})
+    second = run_dag("t_remote_real_poll", {**scenario, "remote_conf": {"try": 2}})
+    text = "".join(capfd.readouterr())
+    assert first.tasks == second.tasks == {"trigger": "success"}
+    assert first.xcom[("trigger", "return_value")] == second.xcom[("trigger", "return_value")] == dag_run_id
+    assert run_count(hook, "remote_echo") == before + 1
+    assert f"Run {dag_run_id} of DAG remote_echo already exists on the remote Airflow (success)" in text
+    run = hook.get_run({"api": "v2", "dag_id": "remote_echo", "dag_run_id": dag_run_id})
+    assert run.extra["conf"] == {"try": 1}  # the run the first trigger made, untouched
+
+
+def test_a_logical_date_held_by_another_run_fails_clearly(real_airflow, hook):
+    when = (datetime(2020, 1, 1, tzinfo=UTC) + timedelta(minutes=uuid.uuid4().int % 100_000)).isoformat()
+    first = hook.trigger_dag_run("remote_echo", dag_run_id=unique("date-a"), logical_date=when)
+    other = unique("date-b")
+    try:
+        expected = rf"HTTP 409.*no run '{other}'.*a run with logical date {re.escape(when)} already exists"
+        with pytest.raises(ConflictError, match=expected):
+            hook.trigger_dag_run("remote_echo", dag_run_id=other, logical_date=when)
+    finally:
+        hook.cancel_run(first)  # no need to run it
+
+
+def test_login_gets_a_token_and_an_expired_token_is_renewed_sync_and_async(real_airflow, hook, caplog):
+    ok, reason = hook.test_connection()
+    assert ok, reason
+    assert "a token from /auth/token for user 'admin'" in reason
+    run = hook.trigger_dag_run("remote_sleepy", dag_run_id=unique("token"))
+    async_hook = RemoteAirflowHook("remote_airflow_real")
+
+    async def scenario():
+        assert (await async_hook.aget_run(run.ref)).run_id == run.run_id  # a token of its own
+        await asyncio.sleep(TOKEN_LIFETIME + 1.5)  # both tokens have expired now
+        with caplog.at_level(logging.INFO, logger="airflow_provider_pipelines.http"):
+            synced = hook.get_run(run.ref)
+            awaited = await async_hook.aget_run(run.ref)
+        await close_shared_sessions()
+        return synced, awaited
+
+    synced, awaited = asyncio.run(scenario())
+    assert synced.run_id == awaited.run_id == run.run_id
+    assert caplog.text.count("credential refused (HTTP 401); fetching a new one") == 2
+    hook.cancel_run(run)
+
+
+def test_a_pre_issued_token_alone_is_sent_as_bearer_and_a_bad_login_is_named(real_airflow, monkeypatch):
+    long_lived = real_airflow.token("/auth/token/cli")
+    monkeypatch.setenv(CONN, real_airflow.connection(login=None, password=long_lived))
+    ok, reason = RemoteAirflowHook("remote_airflow_real").test_connection()
+    assert ok and "with a Bearer token" in reason, reason
+    monkeypatch.setenv(CONN, real_airflow.connection(password="not-the-password"))
+    ok, reason = RemoteAirflowHook("remote_airflow_real").test_connection()
+    assert not ok
+    assert "HTTP 401" in reason and "login or password of connection 'remote_airflow_real' is wrong" in reason
+    assert "not-the-password" not in reason
+
+
+def test_deadline_marks_the_real_run_failed(airflow_db, real_airflow, hook, capfd):
+    dag_run_id = unique("sleepy")
+    outcome = run_dag("t_remote_real_timeout", {"dag": "remote_sleepy", "dag_run_id": dag_run_id})
+    text = "".join(capfd.readouterr())
+    assert outcome.tasks == {"trigger": "failed"}
+    assert f"Marked run {dag_run_id} of DAG remote_sleepy failed on the remote Airflow" in text
+    assert "had not finished by the deadline" in text and "it was cancelled" in text
+    run = hook.get_run({"api": "v2", "dag_id": "remote_sleepy", "dag_run_id": dag_run_id})
+    assert run.state is RunState.FAILED
+
+
+def test_a_paused_dag_is_unpaused_when_asked(airflow_db, real_airflow, hook, capfd):
+    assert hook.request("GET", "api/v2/dags/remote_paused")["is_paused"] is True
+    outcome = run_dag("t_remote_real_unpause", {"dag": "remote_paused"})
+    text = "".join(capfd.readouterr())
+    assert outcome.tasks == {"trigger": "success"}
+    assert "DAG remote_paused was paused on the remote Airflow; unpaused it" in text
+    assert hook.request("GET", "api/v2/dags/remote_paused")["is_paused"] is False
+
+
+def test_the_remote_runs_in_an_airflow_home_of_its_own(real_airflow):
+    assert os.environ["AIRFLOW_HOME"] != str(real_airflow.home)
+    assert (real_airflow.home / "airflow.db").exists()
