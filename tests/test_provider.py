@@ -55,8 +55,15 @@ def test_connection_forms_relabel_the_secret_and_hide_unused_fields():
     forms = {c["connection-type"]: c for c in get_provider_info()["connection-types"]}
     assert forms["dataform_web"]["ui-field-behaviour"]["relabeling"]["password"] == "API token"
     assert forms["profitbase_invision"]["ui-field-behaviour"]["relabeling"]["password"] == "API key"
-    for form in forms.values():
-        assert "login" in form["ui-field-behaviour"]["hidden-fields"]
+    assert forms["dataops_live"]["ui-field-behaviour"]["relabeling"]["password"] == "Access token"
+    assert forms["remote_airflow"]["ui-field-behaviour"]["relabeling"]["host"] == "Deployment URL"
+    assert {"auth_type", "api_version"} <= set(forms["remote_airflow"]["conn-fields"])
+    assert "trigger_token" in forms["dataops_live"]["conn-fields"]
+    for conn_type, form in forms.items():
+        hidden = form["ui-field-behaviour"]["hidden-fields"]
+        assert "schema" in hidden
+        # only a remote Airflow uses a login (a username, for /auth/token or basic auth)
+        assert ("login" in hidden) is (conn_type != "remote_airflow")
         assert "verify_ssl" in form["conn-fields"]
 
 
