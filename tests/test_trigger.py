@@ -4,44 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from airflow_provider_pipelines.hooks.dataform import DataformHook
 from airflow_provider_pipelines.lifecycle import RunEvent
-from airflow_provider_pipelines.triggers.runs import RemoteRunTrigger
+from tests.triggering import first_event, rebuilt
+from tests.triggering import make_trigger as _make
 
 TOKEN = "sandbox-dataform-token"
 
 
 def make_trigger(run, *, seconds=20.0, conn_id="dataform_default", poll=0.2):
-    now = datetime.now(UTC)
-    return RemoteRunTrigger(
-        vendor="dataform",
-        conn_id=conn_id,
-        ref=run.ref,
-        run_id=run.run_id,
-        deadline=now + timedelta(seconds=seconds),
-        poll_interval=poll,
-        started_at=now,
-        run_url=run.url,
-    )
-
-
-def first_event(trigger, limit=30.0) -> RunEvent:
-    async def go():
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("the trigger ended without an event")
-
-    return RunEvent.parse(asyncio.run(asyncio.wait_for(go(), limit)))
-
-
-def rebuilt(trigger) -> RemoteRunTrigger:
-    path, kwargs = trigger.serialize()
-    assert path == "airflow_provider_pipelines.triggers.runs.RemoteRunTrigger"
-    return RemoteRunTrigger(**json.loads(json.dumps(kwargs)))
+    return _make(run, conn_id, seconds=seconds, poll=poll)
 
 
 def test_serialize_round_trip_holds_only_plain_ids_and_no_secret(sandbox):

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from airflow_provider_pipelines.hooks.dataops import DataOpsHook
-from airflow_provider_pipelines.lifecycle import RunEvent
 from airflow_provider_pipelines.testing.fakes.dataops import FakeDataOps
 from airflow_provider_pipelines.triggers.runs import RemoteRunTrigger
+from tests.triggering import first_event
+from tests.triggering import make_trigger as _make
 
 VENDOR = "dataops"
 PATH = "acme/analytics/snowflake-pipelines"
@@ -23,27 +22,7 @@ def started(marker="af-trigger"):
 
 
 def make_trigger(run, *, seconds=20.0, poll=0.2, blocked_grace=None):
-    now = datetime.now(UTC)
-    return RemoteRunTrigger(
-        vendor=VENDOR,
-        conn_id="dataops_default",
-        ref=run.ref,
-        run_id=run.run_id,
-        deadline=now + timedelta(seconds=seconds),
-        poll_interval=poll,
-        started_at=now,
-        run_url=run.url,
-        blocked_grace=blocked_grace,
-    )
-
-
-def first_event(trigger, limit=30.0) -> RunEvent:
-    async def go():
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("the trigger ended without an event")
-
-    return RunEvent.parse(asyncio.run(asyncio.wait_for(go(), limit)))
+    return _make(run, "dataops_default", seconds=seconds, poll=poll, blocked_grace=blocked_grace)
 
 
 def test_round_trip_keeps_the_path_ref_and_grace_and_holds_no_token(client):

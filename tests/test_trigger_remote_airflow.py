@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from airflow_provider_pipelines.hooks.remote_airflow import RemoteAirflowHook
 from airflow_provider_pipelines.lifecycle import RunEvent
 from airflow_provider_pipelines.testing.fakes.remote_airflow import FakeRemoteAirflow as Fake
-from airflow_provider_pipelines.triggers.runs import RemoteRunTrigger
+from tests.triggering import first_event, make_trigger, rebuilt
 
 CONNECTIONS = {
     "v2": ("", {"login": Fake.login, "password": Fake.password}),
@@ -36,34 +35,6 @@ def conn_id(sandbox, monkeypatch):
         return f"remote_airflow_{generation}"
 
     return define
-
-
-def make_trigger(run, conn_id, seconds=20.0):
-    now = datetime.now(UTC)
-    return RemoteRunTrigger(
-        vendor="remote_airflow",
-        conn_id=conn_id,
-        ref=run.ref,
-        run_id=run.run_id,
-        deadline=now + timedelta(seconds=seconds),
-        poll_interval=0.2,
-        started_at=now,
-        run_url=run.url,
-    )
-
-
-def first_event(trigger, limit=30.0) -> RunEvent:
-    async def go():
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("the trigger ended without an event")
-
-    return RunEvent.parse(asyncio.run(asyncio.wait_for(go(), limit)))
-
-
-def rebuilt(trigger) -> RemoteRunTrigger:
-    _, kwargs = trigger.serialize()
-    return RemoteRunTrigger(**json.loads(json.dumps(kwargs)))
 
 
 @pytest.mark.parametrize("generation", ["v2", "v1", "experimental"])
