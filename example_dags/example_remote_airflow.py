@@ -27,7 +27,7 @@ with DAG(
     TriggerRemoteDagRunOperator(
         task_id="trigger_etl",
         dag_id="etl",
-        conf={"source": "{{ dag.dag_id }}", "day": "{{ ds }}"},
+        conf={"source": "{{ dag.dag_id }}", "upstream_run": "{{ run_id }}"},
         deferrable=True,
         poll_interval=30,
         timeout=timedelta(hours=2),

@@ -68,6 +68,10 @@ class RealAirflow:
 
     base: Path
     port: int
+    #: the Airflow components to run, each as its own process
+    components: tuple[str, ...] = COMPONENTS
+    #: settings over the remote's own (e.g. connections, log level)
+    extra_env: dict[str, str] = field(default_factory=dict)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     password: str = ""
     startup_seconds: float = 0.0
@@ -94,11 +98,12 @@ class RealAirflow:
 
     # -- start and stop -------------------------------------------------------------------------
 
-    def start(self, dags: Path, lifetime: float) -> RealAirflow:
+    def start(self, dags: Path, lifetime: float, dag_ids: set[str] | None = None) -> RealAirflow:
+        """Start it with a copy of ``dags``; ready once the API lists ``dag_ids`` (default: parsed names)."""
         started = time.monotonic()
         self.home.mkdir(parents=True)
-        shutil.copytree(dags, self.base / "dags")
-        env = remote_env(self.home, self.base / "dags", self.port)
+        shutil.copytree(dags, self.base / "dags", ignore=shutil.ignore_patterns("__pycache__"))
+        env = {**remote_env(self.home, self.base / "dags", self.port), **self.extra_env}
         subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"],
             env=env,
@@ -107,7 +112,7 @@ class RealAirflow:
             timeout=300,
         )
         bound = ["timeout", "-k", "10", str(int(lifetime))] if shutil.which("timeout") else []
-        for component in COMPONENTS:
+        for component in self.components:
             log = (self.base / f"{component}.log").open("wb")
             self.processes.append(
                 subprocess.Popen(
@@ -119,7 +124,7 @@ class RealAirflow:
                 )
             )
         try:
-            self._wait_until_ready(started + STARTUP_LIMIT, dags)
+            self._wait_until_ready(started + STARTUP_LIMIT, _dag_ids(dags) if dag_ids is None else dag_ids)
         except BaseException:
             self.stop()
             raise
@@ -142,8 +147,7 @@ class RealAirflow:
 
     # -- readiness ------------------------------------------------------------------------------
 
-    def _wait_until_ready(self, deadline: float, dags: Path) -> None:
-        wanted = _dag_ids(dags)
+    def _wait_until_ready(self, deadline: float, wanted: set[str]) -> None:
         while time.monotonic() < deadline:
             self._check_alive()
             if self._health_ok() and self._read_password():
@@ -154,7 +158,7 @@ class RealAirflow:
         raise RuntimeError(f"the remote Airflow was not ready within {STARTUP_LIMIT:g}s\n{self.log_tails()}")
 
     def _check_alive(self) -> None:
-        for name, proc in zip(COMPONENTS, self.processes, strict=True):
+        for name, proc in zip(self.components, self.processes, strict=True):
             if proc.poll() is not None:
                 raise RuntimeError(f"remote Airflow {name} exited with {proc.returncode}\n{self.log_tails()}")
 
@@ -183,6 +187,18 @@ class RealAirflow:
         except (OSError, urllib.error.URLError, ValueError, KeyError):
             return set()
 
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        """One call to the deployment's /api/v2 as the admin (a fresh token each time)."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.url}/api/v2/{path.lstrip('/')}",
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {self.token()}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return json.loads(resp.read())
+
     def token(self, path: str = "/auth/token") -> str:
         """A token for the admin, straight from the remote (``/auth/token/cli`` ones live longer)."""
         body = json.dumps({"username": "admin", "password": self.password}).encode()
@@ -194,7 +210,7 @@ class RealAirflow:
 
     def log_tails(self, lines: int = 25) -> str:
         parts = []
-        for component in COMPONENTS:
+        for component in self.components:
             path = self.base / f"{component}.log"
             if path.exists():
                 tail = path.read_text(errors="replace").splitlines()[-lines:]

@@ -14,6 +14,10 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 
+# Imported here, not lazily as elsewhere: this module is loaded by the triggerer (and by a worker
+# only when it defers), and a first import inside the event loop would block every trigger in it.
+import aiohttp  # noqa: F401
+import tenacity  # noqa: F401
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_pipelines.errors import PipelinesError
