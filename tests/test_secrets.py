@@ -14,7 +14,9 @@ import pytest
 from airflow_provider_pipelines.testing.fakes import FAKES
 from tests.dagrun import run_dag
 
-SECRETS = [fake.token for fake in FAKES]
+SECRETS = [fake.token for fake in FAKES] + [
+    secret for fake in FAKES if (secret := getattr(fake, "trigger_token", None))
+]
 
 #: (DAG id, conf, sandbox plan: vendor, key, outcome word)
 SCENARIOS = (
@@ -41,6 +43,16 @@ SCENARIOS = (
         )
         for mode in ("poll", "defer")
     ]
+    + [
+        (f"t_dataops_{mode}", {"plan": "full-ci.yml"}, ("dataops", "full-ci.yml", outcome))
+        for mode in ("poll", "defer")
+        for outcome in ("success", "failed")
+    ]
+    + [
+        (f"t_remote_airflow_{mode}", {"dag": "etl"}, ("remote_airflow", "etl", outcome))
+        for mode in ("poll", "defer")
+        for outcome in ("success", "failed")
+    ]
 )
 
 
@@ -51,6 +63,8 @@ def test_no_secret_reaches_logs_xcom_errors_or_urls(airflow_db, client, capfd, d
     result = run_dag(dag_id, conf)
     logs = "".join(capfd.readouterr())
     assert result.tasks, "the DAG ran no task"
+    # both paths were really taken: a failing plan fails a task, a successful one fails none
+    assert ("failed" in result.tasks.values()) is (outcome.lower() in ("failed",))
     stored = json.dumps({f"{t}/{k}": v for (t, k), v in result.xcom.items()}, default=str)
     urls = " ".join(r["path"] for r in client.requests())
     for secret in SECRETS:
