@@ -1,0 +1,160 @@
+"""Chaos run: hundreds of remote runs across the four vendors, with random durations, outcomes
+and injected faults, all waited on at once through the real trigger code in one event loop,
+as in a triggerer.
+
+The seed is printed (and can be set with CHAOS_SEED) so that a failure can be replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from airflow_provider_pipelines.hooks.dataform import DataformHook
+from airflow_provider_pipelines.hooks.dataops import DataOpsHook
+from airflow_provider_pipelines.hooks.profitbase import ProfitbaseHook
+from airflow_provider_pipelines.hooks.remote_airflow import RemoteAirflowHook
+from airflow_provider_pipelines.lifecycle import RunEvent
+from airflow_provider_pipelines.runs import RemoteRun
+from airflow_provider_pipelines.triggers.runs import RemoteRunTrigger
+
+RUNS = 200
+HOOKS = {
+    "dataform": DataformHook,
+    "profitbase": ProfitbaseHook,
+    "dataops": DataOpsHook,
+    "remote_airflow": RemoteAirflowHook,
+}
+FLOWS = [
+    "2b081248-4963-43b3-ba06-5b7403d58b4d",
+    "6f1c2d3e-0000-4000-8000-000000000001",
+    "6f1c2d3e-0000-4000-8000-000000000002",
+]
+REMOTE_DAGS = ["etl", "report"]
+OUTCOMES = {
+    "dataform": ["SUCCESSFUL", "FAILED", "CANCELLED", "TIMED_OUT"],
+    "profitbase": ["Succeeded", "Failed"],
+    "dataops": ["success", "failed", "canceled"],
+    "remote_airflow": ["success", "failed"],
+}
+#: the status-read path of each vendor, where faults are injected
+READS = {
+    "dataform": r"^/dataform/v1/project/[^/]+/run/\d+$",
+    "profitbase": r"/status$",
+    "dataops": r"/pipelines/\d+$",
+    "remote_airflow": r"/dagRuns/[^/]+$",
+}
+FAULTS = [
+    {"kind": "status", "status": 500},
+    {"kind": "status", "status": 502},
+    {"kind": "status", "status": 503},
+    {"kind": "status", "status": 504},
+    {"kind": "status", "status": 429, "headers": {"Retry-After": "1"}},
+    {"kind": "html", "status": 502},
+    {"kind": "drop"},
+    {"kind": "delay", "seconds": 6.0},  # beyond the 5 s request timeout of the sandbox connections
+]
+
+
+def _keys(vendor: str) -> list[str]:
+    if vendor == "profitbase":
+        return FLOWS
+    if vendor == "remote_airflow":
+        return REMOTE_DAGS
+    return [f"chaos-{vendor}-{i}" for i in range(8)]
+
+
+def _start(vendor: str, key: str, n: int) -> RemoteRun:
+    if vendor == "dataform":
+        return DataformHook().start_run("1234", schedule_name=key)
+    if vendor == "profitbase":
+        return ProfitbaseHook().start_data_flow(key)
+    if vendor == "dataops":
+        return DataOpsHook().start_pipeline(
+            "acme/analytics/snowflake-pipelines", "main", {"_PIPELINE_FILE_NAME": key}, marker=f"chaos-{n}"
+        )
+    return RemoteAirflowHook().trigger_dag_run(key, dag_run_id=f"chaos_{n}")
+
+
+def test_chaos_every_outcome_true_no_duplicate_start_no_run_lost(client):
+    seed = int(os.environ.get("CHAOS_SEED") or random.SystemRandom().randrange(1_000_000))
+    print(f"\nchaos seed: {seed} (replay with CHAOS_SEED={seed})")
+    rng = random.Random(seed)
+    began = time.monotonic()
+
+    # plans: each key of each vendor gets a random duration and outcome
+    expected_word: dict[tuple[str, str], str] = {}
+    for vendor, words in OUTCOMES.items():
+        for key in _keys(vendor):
+            word = rng.choice(words)
+            client.plan(vendor, key, duration=rng.uniform(2.0, 25.0), outcome=word)
+            expected_word[(vendor, key)] = word
+
+    # ambiguous starts where the vendor lets a start be found again: the vendor acts, the answer
+    # is lost; the hook must re-attach rather than start a second run
+    for path in (r"^/dataops/.*/pipeline$", r"^/remote_airflow/.*/dagRuns$"):
+        client.fault("accept_then_drop", path, method="POST", times=3)
+
+    # start the runs (the operators' part), then inject faults on the status reads
+    started: list[tuple[str, str, RemoteRun]] = []
+    for n in range(RUNS):
+        vendor = rng.choice(sorted(OUTCOMES))
+        key = rng.choice(_keys(vendor))
+        started.append((vendor, key, _start(vendor, key, n)))
+    injected: Counter[str] = Counter()
+    for _ in range(RUNS // 2):
+        vendor = rng.choice(sorted(READS))
+        fault = dict(rng.choice(FAULTS))
+        fault["times"] = rng.randint(1, 3)
+        client.fault(path=READS[vendor], method="GET", **fault)
+        injected[f"{fault['kind']} {fault.get('status', '')}".strip()] += fault["times"]
+
+    # wait on every run at once, through the trigger, in one event loop
+    now = datetime.now(UTC)
+
+    async def wait_all() -> list[RunEvent]:
+        async def one(run: RemoteRun, conn_id: str) -> RunEvent:
+            trigger = RemoteRunTrigger(
+                vendor=run.vendor,
+                conn_id=conn_id,
+                ref=run.ref,
+                run_id=run.run_id,
+                deadline=now + timedelta(seconds=120),
+                poll_interval=1.0,
+                started_at=now,
+                run_url=run.url,
+            )
+            async for event in trigger.run():
+                return RunEvent.parse(event.payload)
+            raise AssertionError("no event")
+
+        return await asyncio.gather(*(one(run, HOOKS[v].default_conn_name) for v, _, run in started))
+
+    events = asyncio.run(wait_all())
+
+    # every outcome is the vendor's final state, and nothing was started twice or lost
+    outcomes: Counter[str] = Counter()
+    for (vendor, key, run), event in zip(started, events, strict=True):
+        want = HOOKS[vendor].api_class.statuses.classify(expected_word[(vendor, key)])
+        assert event.status == "finished", (seed, vendor, run.run_id, event)
+        assert event.run is not None and event.run.run_id == run.run_id
+        assert event.run.state is want, (seed, vendor, key, event.run)
+        outcomes[f"{vendor}:{want.value}"] += 1
+    log = client.requests()
+    starts = Counter(
+        r["vendor"]
+        for r in log
+        if r["method"] == "POST" and "/_sandbox" not in r["path"] and not r["path"].endswith("/auth/token")
+    )
+    assert sum(len(client.runs(v)) for v in OUTCOMES) == RUNS, "a duplicate or missing start"
+    assert len({(v, run.run_id) for v, _, run in started}) == RUNS
+    seen_faults = Counter(r["fault"] for r in log if r["fault"])
+    print(f"chaos: {RUNS} runs in {time.monotonic() - began:.1f}s; starts by vendor {dict(starts)}")
+    print(f"chaos: faults planned {dict(injected)}; faults served {dict(seen_faults)}")
+    reads = sum(1 for r in log if r["method"] == "GET")
+    print(f"chaos: status requests {reads}; outcomes {dict(sorted(outcomes.items()))}")
+    assert sum(seen_faults.values()) > 0
