@@ -14,6 +14,8 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from airflow_provider_pipelines.hooks.dataform import DataformHook
 from airflow_provider_pipelines.hooks.dataops import DataOpsHook
 from airflow_provider_pipelines.hooks.profitbase import ProfitbaseHook
@@ -21,6 +23,8 @@ from airflow_provider_pipelines.hooks.remote_airflow import RemoteAirflowHook
 from airflow_provider_pipelines.lifecycle import RunEvent
 from airflow_provider_pipelines.runs import RemoteRun
 from airflow_provider_pipelines.triggers.runs import RemoteRunTrigger
+
+pytestmark = pytest.mark.resilience
 
 RUNS = 200
 HOOKS = {

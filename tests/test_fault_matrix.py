@@ -1,0 +1,146 @@
+"""The fault matrix: every vendor x every fault on status reads x both waiting modes.
+
+Worker mode runs the operator's polling loop (``wait_in_worker``); deferred mode runs
+``RemoteRunTrigger`` in an event loop. Each run is planned to *fail*, so "the true
+outcome" can only be reached by reading the vendor's real final state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from airflow_provider_pipelines.errors import AuthError, PipelinesError, ResponseFormatError
+from airflow_provider_pipelines.hooks.base import PipelineHook
+from airflow_provider_pipelines.hooks.dataform import DataformHook
+from airflow_provider_pipelines.hooks.dataops import DataOpsHook
+from airflow_provider_pipelines.hooks.profitbase import ProfitbaseHook
+from airflow_provider_pipelines.hooks.remote_airflow import RemoteAirflowHook
+from airflow_provider_pipelines.lifecycle import PollSchedule, Waiter, wait_in_worker
+from airflow_provider_pipelines.runs import RemoteRun, RunState
+from tests.triggering import first_event, make_trigger
+
+FLOW = "2b081248-4963-43b3-ba06-5b7403d58b4d"
+
+#: vendor -> (hook class, plan key, failure word, start, status-read path)
+VENDORS: dict[str, tuple[type[PipelineHook], str, str, Callable[[Any], RemoteRun], str]] = {
+    "dataform": (
+        DataformHook,
+        "m",
+        "FAILED",
+        lambda h: h.start_run("1234", schedule_name="m"),
+        r"^/dataform/v1/project/1234/run/\d+$",
+    ),
+    "profitbase": (ProfitbaseHook, FLOW, "Failed", lambda h: h.start_data_flow(FLOW), r"/status$"),
+    "dataops": (
+        DataOpsHook,
+        "matrix.yml",
+        "failed",
+        lambda h: h.start_pipeline(
+            "acme/analytics/snowflake-pipelines",
+            "main",
+            {"_PIPELINE_FILE_NAME": "matrix.yml"},
+            marker="matrix",
+        ),
+        r"^/dataops/api/v4/projects/.+/pipelines/\d+$",
+    ),
+    "remote_airflow": (
+        RemoteAirflowHook,
+        "etl",
+        "failed",
+        lambda h: h.trigger_dag_run("etl", dag_run_id=f"matrix_{datetime.now(UTC).timestamp()}"),
+        r"^/remote_airflow/api/v2/dags/etl/dagRuns/[^/]+$",
+    ),
+}
+
+#: faults that a wait rides out, ending with the run's true outcome
+TRANSIENT = {
+    "5xx burst": [{"kind": "status", "status": s, "times": 1} for s in (500, 502, 503, 504)],
+    "429 Retry-After": [{"kind": "status", "status": 429, "headers": {"Retry-After": "2"}, "times": 1}],
+    "dropped connections": [{"kind": "drop", "times": 3}],
+    "slow beyond the request timeout": [{"kind": "delay", "seconds": 6.0, "times": 1}],
+    "HTML 502 page": [{"kind": "html", "status": 502, "times": 2}],
+}
+#: faults that end the wait at once with a clear error, without retrying
+PERMANENT = {
+    "401": (
+        {"kind": "status", "status": 401, "body": '{"message": "401 Unauthorized"}'},
+        AuthError,
+        "HTTP 401",
+    ),
+    "403": ({"kind": "status", "status": 403, "body": '{"detail": "Forbidden"}'}, AuthError, "HTTP 403"),
+    "HTML 200 page": (
+        {"kind": "html", "status": 200, "body": "<html>Please sign in</html>"},
+        ResponseFormatError,
+        "HTTP 200",
+    ),
+}
+MODES = ["worker", "deferred"]
+pytestmark = pytest.mark.resilience
+
+
+def _start(client, vendor: str) -> tuple[PipelineHook, RemoteRun]:
+    hook_cls, key, word, start, _ = VENDORS[vendor]
+    client.plan(vendor, key, duration=1.0, outcome=word)
+    hook = hook_cls()
+    return hook, start(hook)
+
+
+def _wait(mode: str, hook: PipelineHook, run: RemoteRun) -> tuple[str, RemoteRun | None, str]:
+    """("finished" | "error" | "timeout", last run, message) in either waiting mode."""
+    if mode == "deferred":
+        event = first_event(make_trigger(run, hook.conn_id, seconds=60, poll=0.3), limit=90)
+        return event.status, event.run, event.message
+    now = datetime.now(UTC)
+    waiter = Waiter(
+        hook.api.display_name,
+        PollSchedule(0.3),
+        now + timedelta(seconds=60),
+        now,
+        logging.getLogger("matrix"),
+    )
+    try:
+        final = wait_in_worker(hook, run, waiter)
+    except PipelinesError as exc:
+        return "error", None, f"{type(exc).__name__}: {exc}"
+    return ("finished" if final.state.is_terminal else "timeout"), final, ""
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("fault", sorted(TRANSIENT))
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+def test_transient_faults_on_status_reads_end_with_the_true_outcome(client, vendor, fault, mode):
+    hook, run = _start(client, vendor)
+    for spec in TRANSIENT[fault]:
+        client.fault(path=VENDORS[vendor][4], method="GET", **spec)
+    status, final, message = _wait(mode, hook, run)
+    assert (status, message) == ("finished", "")
+    assert final is not None and final.run_id == run.run_id and final.state is RunState.FAILED
+    reads = [r for r in client.requests(vendor) if r["method"] == "GET" and r["fault"]]
+    assert len(reads) == sum(spec["times"] for spec in TRANSIENT[fault]), "every fault was served"
+    if fault == "429 Retry-After":
+        after = [r for r in client.requests(vendor) if r["t"] > reads[0]["t"] and r["method"] == "GET"]
+        assert after and after[0]["t"] - reads[0]["t"] >= 2.0, "the next read came before Retry-After"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("fault", sorted(PERMANENT))
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+def test_auth_and_non_json_answers_end_the_wait_at_once_with_a_clear_error(client, vendor, fault, mode):
+    hook, run = _start(client, vendor)
+    spec, error, fragment = PERMANENT[fault]
+    client.fault(path=VENDORS[vendor][4], method="GET", times=-1, **spec)
+    status, _, message = _wait(mode, hook, run)
+    assert status == "error"
+    assert fragment in message
+    if mode == "worker":
+        assert message.startswith(error.__name__)
+    if error is AuthError:
+        assert hook.conn_id in message  # says which connection to check
+    faulted = [r for r in client.requests(vendor) if r["fault"]]
+    # no retry storm: one refused read (a remote Airflow's token auth may renew its token once)
+    assert 1 <= len(faulted) <= 2
