@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import datetime
 
 import pytest
@@ -98,15 +96,3 @@ def test_the_provider_registers_the_connection_type_hook_modules_and_link():
     assert hook_class("remote_airflow") is RemoteAirflowHook
     assert RemoteAirflowHook.conn_type == "remote_airflow"
     assert RemoteAirflowHook.default_conn_name == "remote_airflow_default"
-
-
-def test_importing_the_operator_and_sensor_loads_no_http_library():
-    code = (
-        "import sys; import airflow_provider_pipelines.operators.remote_airflow, "
-        "airflow_provider_pipelines.sensors.remote_airflow; "
-        "print(sorted(m for m in ('requests', 'aiohttp', 'urllib3') if m in sys.modules))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    assert out.stdout.strip().splitlines()[-1] == "[]"
