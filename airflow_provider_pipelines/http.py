@@ -212,25 +212,46 @@ class RetryPolicy:
             pause = max(pause, float(retry_after))
         return pause
 
-    def _retrying_kwargs(self, request: ApiRequest) -> dict[str, Any]:
+    # Most requests succeed at the first try, so that try goes out directly: a triggerer polls
+    # thousands of times a minute and building a tenacity retrier costs about as much as the
+    # request itself. tenacity takes over from the first failure, with the same rules.
+
+    def _first_failure(self, request: ApiRequest, exc: Exception) -> float:
+        """After try 1 failed: the pause before try 2, or re-raise when there is to be no try 2.
+
+        The order of decisions is tenacity's: retry?, wait, stop?, log, then sleep.
+        """
+        if not self.is_retryable(exc, request):
+            raise exc
+        pause = self.wait_seconds(1, exc)
+        if self.max_attempts <= 1:
+            raise exc
+        self._log_retry(request, 1, exc, pause)
+        return pause
+
+    def _log_retry(self, request: ApiRequest, attempt: int, exc: BaseException | None, pause: float) -> None:
+        log.warning(
+            "%s: try %d of %d failed (%s); retrying in %.1fs",
+            request.what or request.method,
+            attempt,
+            self.max_attempts,
+            _short(exc),
+            pause,
+        )
+
+    def _retrying_kwargs(self, request: ApiRequest, done: int) -> dict[str, Any]:
+        """tenacity's arguments for the tries after the first ``done`` (their numbers shifted by it)."""
         import tenacity
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             sleep = state.next_action.sleep if state.next_action else 0.0
-            log.warning(
-                "%s: try %d of %d failed (%s); retrying in %.1fs",
-                request.what or request.method,
-                state.attempt_number,
-                self.max_attempts,
-                _short(exc),
-                sleep,
-            )
+            self._log_retry(request, state.attempt_number + done, exc, sleep)
 
         return {
-            "stop": tenacity.stop_after_attempt(self.max_attempts),
+            "stop": tenacity.stop_after_attempt(self.max_attempts - done),
             "wait": lambda state: self.wait_seconds(
-                state.attempt_number, state.outcome.exception() if state.outcome else None
+                state.attempt_number + done, state.outcome.exception() if state.outcome else None
             ),
             "retry": tenacity.retry_if_exception(lambda exc: self.is_retryable(exc, request)),
             "before_sleep": before_sleep,
@@ -239,18 +260,30 @@ class RetryPolicy:
 
     def call(self, request: ApiRequest, send: Any) -> ApiResponse:
         """Run ``send(request)`` under this policy (sync)."""
+        try:
+            response: ApiResponse = send(request)
+            return response
+        except Exception as exc:
+            pause = self._first_failure(request, exc)
+        time.sleep(pause)
         import tenacity
 
-        for attempt in tenacity.Retrying(**self._retrying_kwargs(request)):
+        for attempt in tenacity.Retrying(**self._retrying_kwargs(request, done=1)):
             with attempt:
                 return send(request)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def acall(self, request: ApiRequest, send: Any) -> ApiResponse:
         """Run ``await send(request)`` under this policy (async)."""
+        try:
+            response: ApiResponse = await send(request)
+            return response
+        except Exception as exc:
+            pause = self._first_failure(request, exc)
+        await asyncio.sleep(pause)
         import tenacity
 
-        async for attempt in tenacity.AsyncRetrying(**self._retrying_kwargs(request)):
+        async for attempt in tenacity.AsyncRetrying(**self._retrying_kwargs(request, done=1)):
             with attempt:
                 return await send(request)
         raise AssertionError("unreachable: tenacity re-raises the last error")
