@@ -24,6 +24,7 @@ import json
 import logging
 import random
 import time
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -464,26 +465,41 @@ class AsyncTransport:
         self.endpoint = endpoint
 
     async def send_once(self, request: ApiRequest) -> ApiResponse:
-        """One try, with the endpoint's credentials (fetched or renewed first where needed)."""
+        """One try, with the endpoint's credentials (fetched or renewed first where needed).
+
+        The rules are the sync transport's. An endpoint (and its :class:`Auth`) may be shared
+        by many triggers in one event loop: a credential is then fetched by one of them while
+        the others wait for it, and a request refused while another renewed the credential
+        is sent again with the new one instead of fetching yet another.
+        """
         auth = self.endpoint.auth
+        if auth is None:
+            return await self._exchange(request, {})
         fetched_now = False
-        if auth is not None and auth.needs_renewal():
-            await self._renew(auth)
+        if auth.needs_renewal():
+            await self._renew(auth, refused=None)
             fetched_now = True
+        sent = auth.headers()
         try:
-            return await self._exchange(request, auth.headers() if auth else {})
+            return await self._exchange(request, sent)
         except HttpError as exc:
             if not _renew_and_retry(auth, exc, fetched_now):
                 raise
             log.info("%s: credential refused (HTTP %d); fetching a new one", request.what, exc.status)
-        assert auth is not None
-        await self._renew(auth)
+        await self._renew(auth, refused=sent)
         return await self._exchange(request, auth.headers())
 
-    async def _renew(self, auth: Auth) -> None:
-        renewal = auth.renewal()
-        if renewal is not None:
-            auth.renewed(await self.endpoint.retry.acall(renewal, lambda r: self._exchange(r, {})))
+    async def _renew(self, auth: Auth, refused: Mapping[str, str] | None) -> None:
+        """Fetch a new credential unless another request of this loop did while this one waited.
+
+        ``refused``: the credential headers the server refused (None: none was held yet).
+        """
+        async with _renewal_lock(auth):
+            if (auth.headers() != refused) if refused is not None else not auth.needs_renewal():
+                return
+            renewal = auth.renewal()
+            if renewal is not None:
+                auth.renewed(await self.endpoint.retry.acall(renewal, lambda r: self._exchange(r, {})))
 
     async def _exchange(self, request: ApiRequest, auth_headers: Mapping[str, str]) -> ApiResponse:
         import aiohttp
@@ -523,6 +539,21 @@ class AsyncTransport:
     async def send(self, request: ApiRequest) -> ApiResponse:
         """Send with the endpoint's retry policy; return a 2xx response or raise a typed error."""
         return await self.endpoint.retry.acall(request, self.send_once)
+
+
+# Auth -> (event loop, lock): one credential fetch at a time per Auth and event loop.
+_RENEWAL_LOCKS: weakref.WeakKeyDictionary[Auth, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _renewal_lock(auth: Auth) -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    held = _RENEWAL_LOCKS.get(auth)
+    if held is None or held[0] is not loop:
+        held = (loop, asyncio.Lock())
+        _RENEWAL_LOCKS[auth] = held
+    return held[1]
 
 
 # (event loop, base URL, verify) -> [loop, session, leases]. Holding the loop object keeps
