@@ -69,6 +69,11 @@ class RemoteAirflowHook(PipelineHook):
 
     # -- connection -> endpoint ---------------------------------------------------------------
 
+    @classmethod
+    def shared_variant(cls, ref: Mapping[str, str]) -> str:
+        # the credentials go out as the run's API generation expects: one shared hook per generation
+        return str(ref.get("api", ""))
+
     def auth_headers(self, conn: Any) -> dict[str, str]:
         return {}  # all credentials go through AirflowAuth: which header depends on the API generation
 
