@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import functools
 import json
 import logging
 import random
@@ -27,6 +28,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -463,6 +465,7 @@ class AsyncTransport:
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
+        self._send_once = self.send_once  # bound once: the policy is handed it on every poll
 
     async def send_once(self, request: ApiRequest) -> ApiResponse:
         """One try, with the endpoint's credentials (fetched or renewed first where needed).
@@ -474,7 +477,7 @@ class AsyncTransport:
         """
         auth = self.endpoint.auth
         if auth is None:
-            return await self._exchange(request, {})
+            return await self._exchange(request, _NO_HEADERS)
         fetched_now = False
         if auth.needs_renewal():
             await self._renew(auth, refused=None)
@@ -504,7 +507,7 @@ class AsyncTransport:
     async def _exchange(self, request: ApiRequest, auth_headers: Mapping[str, str]) -> ApiResponse:
         import aiohttp
 
-        session = await _shared_session(self.endpoint)
+        session = _shared_session(self.endpoint)
         url = self.endpoint.url(request)
         timeout = request.timeout or self.endpoint.timeout
         try:
@@ -513,9 +516,9 @@ class AsyncTransport:
                 url,
                 json=request.json,
                 data=request.form,
-                headers={**self.endpoint.headers, **auth_headers},
+                headers=_merged(self.endpoint.headers, auth_headers),
                 ssl=self.endpoint.verify,
-                timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=min(10.0, timeout)),
+                timeout=_client_timeout(timeout),
             ) as resp:
                 body = await resp.read()
                 response = ApiResponse(
@@ -538,7 +541,24 @@ class AsyncTransport:
 
     async def send(self, request: ApiRequest) -> ApiResponse:
         """Send with the endpoint's retry policy; return a 2xx response or raise a typed error."""
-        return await self.endpoint.retry.acall(request, self.send_once)
+        return await self.endpoint.retry.acall(request, self._send_once)
+
+
+# What a request without credential headers of its own adds to the endpoint's: nothing.
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+
+def _merged(static: Mapping[str, str], auth: Mapping[str, str]) -> Mapping[str, str]:
+    """The endpoint's headers with the credential's; a new mapping only when both have some."""
+    return {**static, **auth} if static and auth else (auth or static)
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(total: float) -> aiohttp.ClientTimeout:
+    """The ``aiohttp`` timeouts of a request (immutable, so one object per value serves every poll)."""
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=total, sock_connect=min(10.0, total))
 
 
 # Auth -> (event loop, lock): one credential fetch at a time per Auth and event loop.
@@ -565,8 +585,8 @@ def _session_key(endpoint: Endpoint) -> tuple[int, str, bool]:
     return (id(asyncio.get_running_loop()), endpoint.base_url, endpoint.verify)
 
 
-async def _shared_session(endpoint: Endpoint) -> aiohttp.ClientSession:
-    """One ``aiohttp`` session per event loop and base URL, created on first use."""
+def _shared_session(endpoint: Endpoint) -> aiohttp.ClientSession:
+    """One ``aiohttp`` session per event loop and base URL, created on first use (in a running loop)."""
     import aiohttp
 
     key = _session_key(endpoint)
@@ -584,7 +604,7 @@ async def _shared_session(endpoint: Endpoint) -> aiohttp.ClientSession:
 @contextlib.asynccontextmanager
 async def session_lease(endpoint: Endpoint) -> AsyncIterator[None]:
     """Hold the shared session of an endpoint for a while; the last holder to leave closes it."""
-    await _shared_session(endpoint)
+    _shared_session(endpoint)
     key = _session_key(endpoint)
     _SESSIONS[key][2] += 1
     try:

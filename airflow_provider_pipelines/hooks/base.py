@@ -122,6 +122,7 @@ class PipelineHook(BaseHook):
         self.api = self.api_class()
         self._endpoint: Endpoint | None = None
         self._sync: SyncTransport | None = None
+        self._async: AsyncTransport | None = None
 
     # -- connection -> endpoint -------------------------------------------------------------
 
@@ -229,7 +230,9 @@ class PipelineHook(BaseHook):
 
     async def acall(self, request: ApiRequest) -> ApiResponse:
         """Send a request from the triggerer's event loop, on the shared session."""
-        return await AsyncTransport(await self.aget_endpoint()).send(request)
+        if self._async is None:
+            self._async = AsyncTransport(await self.aget_endpoint())
+        return await self._async.send(request)
 
     # -- the lifecycle's vendor-neutral operations ---------------------------------------------
 
