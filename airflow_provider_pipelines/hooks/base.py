@@ -236,13 +236,21 @@ class PipelineHook(BaseHook):
 
     # -- the lifecycle's vendor-neutral operations ---------------------------------------------
 
+    def status_request(self, ref: Mapping[str, str]) -> ApiRequest:
+        """The request that reads a run's state. A trigger builds it once and sends it on every poll."""
+        return self.api.read_request(ref)
+
     def get_run(self, ref: Mapping[str, str]) -> RemoteRun:
         """Read a run's current state."""
-        return self.api.parse_run(self.call(self.api.read_request(ref)), ref)
+        return self.api.parse_run(self.call(self.status_request(ref)), ref)
 
     async def aget_run(self, ref: Mapping[str, str]) -> RemoteRun:
         """Read a run's current state, async."""
-        return self.api.parse_run(await self.acall(self.api.read_request(ref)), ref)
+        return await self.aread_run(self.status_request(ref), ref)
+
+    async def aread_run(self, request: ApiRequest, ref: Mapping[str, str]) -> RemoteRun:
+        """Send a request from :meth:`status_request` of ``ref`` and read the run from the answer, async."""
+        return self.api.parse_run(await self.acall(request), ref)
 
     def cancel_run(self, run: RemoteRun) -> None:
         """Cancel a run; only called where the API object offers a cancel request."""

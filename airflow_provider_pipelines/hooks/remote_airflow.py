@@ -273,13 +273,9 @@ class RemoteAirflowHook(PipelineHook):
             )
         return True
 
-    def get_run(self, ref: Mapping[str, str]) -> RemoteRun:
+    def status_request(self, ref: Mapping[str, str]) -> ApiRequest:
         self._adopt(ref)
-        return super().get_run(ref)
-
-    async def aget_run(self, ref: Mapping[str, str]) -> RemoteRun:
-        self._adopt(ref)
-        return await super().aget_run(ref)
+        return super().status_request(ref)
 
     def cancel_run(self, run: RemoteRun) -> None:
         """Mark the run failed (``PATCH … {"state": "failed"}``): Airflow's way to stop a run."""

@@ -117,9 +117,13 @@ class RemoteRunTrigger(BaseTrigger):
             self.log,
             blocked_grace=self.blocked_grace,
         )
+        try:
+            request = hook.status_request(self.ref)  # the same request on every poll: built once
+        except PipelinesError as exc:
+            return RunEvent("error", run, str(exc))
         while True:
             try:
-                run = await hook.aget_run(self.ref)
+                run = await hook.aread_run(request, self.ref)
                 waiter.observe(run)
             except PipelinesError as exc:
                 try:
