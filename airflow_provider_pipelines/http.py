@@ -20,12 +20,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import functools
 import json
 import logging
 import random
 import time
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -212,25 +215,46 @@ class RetryPolicy:
             pause = max(pause, float(retry_after))
         return pause
 
-    def _retrying_kwargs(self, request: ApiRequest) -> dict[str, Any]:
+    # Most requests succeed at the first try, so that try goes out directly: a triggerer polls
+    # thousands of times a minute and building a tenacity retrier costs about as much as the
+    # request itself. tenacity takes over from the first failure, with the same rules.
+
+    def _first_failure(self, request: ApiRequest, exc: Exception) -> float:
+        """After try 1 failed: the pause before try 2, or re-raise when there is to be no try 2.
+
+        The order of decisions is tenacity's: retry?, wait, stop?, log, then sleep.
+        """
+        if not self.is_retryable(exc, request):
+            raise exc
+        pause = self.wait_seconds(1, exc)
+        if self.max_attempts <= 1:
+            raise exc
+        self._log_retry(request, 1, exc, pause)
+        return pause
+
+    def _log_retry(self, request: ApiRequest, attempt: int, exc: BaseException | None, pause: float) -> None:
+        log.warning(
+            "%s: try %d of %d failed (%s); retrying in %.1fs",
+            request.what or request.method,
+            attempt,
+            self.max_attempts,
+            _short(exc),
+            pause,
+        )
+
+    def _retrying_kwargs(self, request: ApiRequest, done: int) -> dict[str, Any]:
+        """tenacity's arguments for the tries after the first ``done`` (their numbers shifted by it)."""
         import tenacity
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             sleep = state.next_action.sleep if state.next_action else 0.0
-            log.warning(
-                "%s: try %d of %d failed (%s); retrying in %.1fs",
-                request.what or request.method,
-                state.attempt_number,
-                self.max_attempts,
-                _short(exc),
-                sleep,
-            )
+            self._log_retry(request, state.attempt_number + done, exc, sleep)
 
         return {
-            "stop": tenacity.stop_after_attempt(self.max_attempts),
+            "stop": tenacity.stop_after_attempt(self.max_attempts - done),
             "wait": lambda state: self.wait_seconds(
-                state.attempt_number, state.outcome.exception() if state.outcome else None
+                state.attempt_number + done, state.outcome.exception() if state.outcome else None
             ),
             "retry": tenacity.retry_if_exception(lambda exc: self.is_retryable(exc, request)),
             "before_sleep": before_sleep,
@@ -239,18 +263,30 @@ class RetryPolicy:
 
     def call(self, request: ApiRequest, send: Any) -> ApiResponse:
         """Run ``send(request)`` under this policy (sync)."""
+        try:
+            response: ApiResponse = send(request)
+            return response
+        except Exception as exc:
+            pause = self._first_failure(request, exc)
+        time.sleep(pause)
         import tenacity
 
-        for attempt in tenacity.Retrying(**self._retrying_kwargs(request)):
+        for attempt in tenacity.Retrying(**self._retrying_kwargs(request, done=1)):
             with attempt:
                 return send(request)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def acall(self, request: ApiRequest, send: Any) -> ApiResponse:
         """Run ``await send(request)`` under this policy (async)."""
+        try:
+            response: ApiResponse = await send(request)
+            return response
+        except Exception as exc:
+            pause = self._first_failure(request, exc)
+        await asyncio.sleep(pause)
         import tenacity
 
-        async for attempt in tenacity.AsyncRetrying(**self._retrying_kwargs(request)):
+        async for attempt in tenacity.AsyncRetrying(**self._retrying_kwargs(request, done=1)):
             with attempt:
                 return await send(request)
         raise AssertionError("unreachable: tenacity re-raises the last error")
@@ -429,33 +465,49 @@ class AsyncTransport:
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
+        self._send_once = self.send_once  # bound once: the policy is handed it on every poll
 
     async def send_once(self, request: ApiRequest) -> ApiResponse:
-        """One try, with the endpoint's credentials (fetched or renewed first where needed)."""
+        """One try, with the endpoint's credentials (fetched or renewed first where needed).
+
+        The rules are the sync transport's. An endpoint (and its :class:`Auth`) may be shared
+        by many triggers in one event loop: a credential is then fetched by one of them while
+        the others wait for it, and a request refused while another renewed the credential
+        is sent again with the new one instead of fetching yet another.
+        """
         auth = self.endpoint.auth
+        if auth is None:
+            return await self._exchange(request, _NO_HEADERS)
         fetched_now = False
-        if auth is not None and auth.needs_renewal():
-            await self._renew(auth)
+        if auth.needs_renewal():
+            await self._renew(auth, refused=None)
             fetched_now = True
+        sent = auth.headers()
         try:
-            return await self._exchange(request, auth.headers() if auth else {})
+            return await self._exchange(request, sent)
         except HttpError as exc:
             if not _renew_and_retry(auth, exc, fetched_now):
                 raise
             log.info("%s: credential refused (HTTP %d); fetching a new one", request.what, exc.status)
-        assert auth is not None
-        await self._renew(auth)
+        await self._renew(auth, refused=sent)
         return await self._exchange(request, auth.headers())
 
-    async def _renew(self, auth: Auth) -> None:
-        renewal = auth.renewal()
-        if renewal is not None:
-            auth.renewed(await self.endpoint.retry.acall(renewal, lambda r: self._exchange(r, {})))
+    async def _renew(self, auth: Auth, refused: Mapping[str, str] | None) -> None:
+        """Fetch a new credential unless another request of this loop did while this one waited.
+
+        ``refused``: the credential headers the server refused (None: none was held yet).
+        """
+        async with _renewal_lock(auth):
+            if (auth.headers() != refused) if refused is not None else not auth.needs_renewal():
+                return
+            renewal = auth.renewal()
+            if renewal is not None:
+                auth.renewed(await self.endpoint.retry.acall(renewal, lambda r: self._exchange(r, {})))
 
     async def _exchange(self, request: ApiRequest, auth_headers: Mapping[str, str]) -> ApiResponse:
         import aiohttp
 
-        session = await _shared_session(self.endpoint)
+        session = _shared_session(self.endpoint)
         url = self.endpoint.url(request)
         timeout = request.timeout or self.endpoint.timeout
         try:
@@ -464,9 +516,9 @@ class AsyncTransport:
                 url,
                 json=request.json,
                 data=request.form,
-                headers={**self.endpoint.headers, **auth_headers},
+                headers=_merged(self.endpoint.headers, auth_headers),
                 ssl=self.endpoint.verify,
-                timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=min(10.0, timeout)),
+                timeout=_client_timeout(timeout),
             ) as resp:
                 body = await resp.read()
                 response = ApiResponse(
@@ -489,7 +541,39 @@ class AsyncTransport:
 
     async def send(self, request: ApiRequest) -> ApiResponse:
         """Send with the endpoint's retry policy; return a 2xx response or raise a typed error."""
-        return await self.endpoint.retry.acall(request, self.send_once)
+        return await self.endpoint.retry.acall(request, self._send_once)
+
+
+# What a request without credential headers of its own adds to the endpoint's: nothing.
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+
+def _merged(static: Mapping[str, str], auth: Mapping[str, str]) -> Mapping[str, str]:
+    """The endpoint's headers with the credential's; a new mapping only when both have some."""
+    return {**static, **auth} if static and auth else (auth or static)
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(total: float) -> aiohttp.ClientTimeout:
+    """The ``aiohttp`` timeouts of a request (immutable, so one object per value serves every poll)."""
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=total, sock_connect=min(10.0, total))
+
+
+# Auth -> (event loop, lock): one credential fetch at a time per Auth and event loop.
+_RENEWAL_LOCKS: weakref.WeakKeyDictionary[Auth, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _renewal_lock(auth: Auth) -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    held = _RENEWAL_LOCKS.get(auth)
+    if held is None or held[0] is not loop:
+        held = (loop, asyncio.Lock())
+        _RENEWAL_LOCKS[auth] = held
+    return held[1]
 
 
 # (event loop, base URL, verify) -> [loop, session, leases]. Holding the loop object keeps
@@ -501,8 +585,8 @@ def _session_key(endpoint: Endpoint) -> tuple[int, str, bool]:
     return (id(asyncio.get_running_loop()), endpoint.base_url, endpoint.verify)
 
 
-async def _shared_session(endpoint: Endpoint) -> aiohttp.ClientSession:
-    """One ``aiohttp`` session per event loop and base URL, created on first use."""
+def _shared_session(endpoint: Endpoint) -> aiohttp.ClientSession:
+    """One ``aiohttp`` session per event loop and base URL, created on first use (in a running loop)."""
     import aiohttp
 
     key = _session_key(endpoint)
@@ -520,7 +604,7 @@ async def _shared_session(endpoint: Endpoint) -> aiohttp.ClientSession:
 @contextlib.asynccontextmanager
 async def session_lease(endpoint: Endpoint) -> AsyncIterator[None]:
     """Hold the shared session of an endpoint for a while; the last holder to leave closes it."""
-    await _shared_session(endpoint)
+    _shared_session(endpoint)
     key = _session_key(endpoint)
     _SESSIONS[key][2] += 1
     try:

@@ -236,6 +236,25 @@ def test_the_async_path_renews_an_expired_token_too(client, conn):
     assert [s for m, _, s in calls(client, "/dagRuns/r1") if m == "GET"] == [200, 401, 200]
 
 
+def test_concurrent_reads_on_one_hook_fetch_one_token_and_renew_it_once(client, conn):
+    run = conn("v2").trigger_dag_run("etl", dag_run_id="r1")
+    hook = conn("v2")  # as a triggerer shares it between the triggers on one connection
+
+    async def read_all_at_once():
+        await hook.aget_endpoint()  # a shared hook is handed out with its endpoint resolved
+        await asyncio.gather(*(hook.aget_run(run.ref) for _ in range(20)))
+        client.vendor_admin("remote_airflow", "expire_tokens")
+        runs = await asyncio.gather(*(hook.aget_run(run.ref) for _ in range(20)))
+        await close_shared_sessions()
+        return runs
+
+    assert {r.run_id for r in asyncio.run(read_all_at_once())} == {"r1"}
+    # the operator's token, then one for the 20 first reads, then one renewal for the 20 refused
+    assert token_posts(client) == [201, 201, 201]
+    reads = [s for m, _, s in calls(client, "/dagRuns/r1") if m == "GET"]
+    assert reads.count(200) == 40 and set(reads) <= {200, 401}
+
+
 def test_a_token_signed_with_a_lost_secret_is_renewed(client, conn):
     hook = conn("v2")
     run = hook.trigger_dag_run("etl", dag_run_id="r1")

@@ -194,6 +194,62 @@ def test_retry_wait_grows_with_jitter_and_honours_retry_after():
     assert policy.wait_seconds(1, RateLimitedError("x", status=429, retry_after=20)) == 20
 
 
+def _flaky(failures: list[Exception]):
+    """A send that raises the given errors in turn, then answers 200; it records each try."""
+    tries: list[int] = []
+
+    def send(request):
+        tries.append(len(tries) + 1)
+        if failures:
+            raise failures.pop(0)
+        return response(200, request=request)
+
+    async def asend(request):
+        return send(request)
+
+    return tries, send, asend
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize(
+    ("failures", "request_", "max_attempts", "tries", "outcome"),
+    [
+        ([], READ, 5, 1, 200),
+        ([ServerError("x", status=503)], READ, 5, 2, 200),
+        ([NotSentError("x"), AmbiguousError("x"), ServerError("x", status=502)], READ, 5, 4, 200),
+        ([ServerError("x", status=503)] * 3, READ, 3, 3, ServerError),
+        ([ServerError("x", status=503)], READ, 1, 1, ServerError),
+        ([AmbiguousError("x")], START, 5, 1, AmbiguousError),  # a start that may have arrived
+        ([RateLimitedError("x", status=429)], START, 5, 2, 200),  # refused: safe to resend
+        ([AuthError("x", status=401)], READ, 5, 1, AuthError),
+    ],
+)
+def test_retry_policy_tries_as_often_as_its_rules_say(
+    mode, failures, request_, max_attempts, tries, outcome, caplog
+):
+    import asyncio
+
+    policy = RetryPolicy(max_attempts=max_attempts, backoff_initial=0.001, backoff_max=0.002)
+    made, send, asend = _flaky(list(failures))
+
+    def run():
+        if mode == "sync":
+            return policy.call(request_, send)
+        return asyncio.run(policy.acall(request_, asend))
+
+    if outcome == 200:
+        assert run().status == 200
+    else:
+        with pytest.raises(outcome):
+            run()
+    assert len(made) == tries
+    logged = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
+    # every failed try but the last is logged, numbered in order: "try 1 of N failed", "try 2 of N" ...
+    assert [m.split(": try ")[1].split(" failed")[0] for m in logged] == [
+        f"{n} of {max_attempts}" for n in range(1, tries)
+    ]
+
+
 def test_endpoint_repr_hides_credentials_and_urls_carry_none():
     endpoint = Endpoint("c", "https://h/p", {"Authorization": "Bearer s3cr3t"})
     assert "s3cr3t" not in repr(endpoint)

@@ -9,10 +9,14 @@ while in use such as a login token, into an :class:`~airflow_provider_pipelines.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
 import logging
-from collections.abc import Mapping
-from dataclasses import replace
-from typing import Any, ClassVar
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, TypeVar, cast
 from urllib.parse import urlsplit
 
 from airflow_provider_pipelines._compat import BaseHook, aget_connection, mask_secret
@@ -118,6 +122,7 @@ class PipelineHook(BaseHook):
         self.api = self.api_class()
         self._endpoint: Endpoint | None = None
         self._sync: SyncTransport | None = None
+        self._async: AsyncTransport | None = None
 
     # -- connection -> endpoint -------------------------------------------------------------
 
@@ -182,14 +187,23 @@ class PipelineHook(BaseHook):
 
     async def aget_endpoint(self) -> Endpoint:
         if self._endpoint is None:
-            try:
-                conn = await aget_connection(type(self), self.conn_id)
-            except Exception as exc:
-                if type(exc).__name__ in ("AirflowNotFoundException", "AirflowException"):
-                    raise self._missing() from None
-                raise
-            self._endpoint = self.build_endpoint(conn)
+            self._endpoint = self.build_endpoint(await self._afetch_connection())
         return self._endpoint
+
+    async def _afetch_connection(self) -> Any:
+        """The connection, fetched without blocking the event loop; a missing one says how to make it."""
+        try:
+            return await aget_connection(type(self), self.conn_id)
+        except Exception as exc:
+            if type(exc).__name__ in ("AirflowNotFoundException", "AirflowException"):
+                raise self._missing() from None
+            raise
+
+    @classmethod
+    def shared_variant(cls, ref: Mapping[str, str]) -> str:
+        """What, besides the connection, a hook shared by triggers must have in common (see
+        :func:`shared_hook`): nothing by default."""
+        return ""
 
     # -- I/O ----------------------------------------------------------------------------------
 
@@ -216,17 +230,27 @@ class PipelineHook(BaseHook):
 
     async def acall(self, request: ApiRequest) -> ApiResponse:
         """Send a request from the triggerer's event loop, on the shared session."""
-        return await AsyncTransport(await self.aget_endpoint()).send(request)
+        if self._async is None:
+            self._async = AsyncTransport(await self.aget_endpoint())
+        return await self._async.send(request)
 
     # -- the lifecycle's vendor-neutral operations ---------------------------------------------
 
+    def status_request(self, ref: Mapping[str, str]) -> ApiRequest:
+        """The request that reads a run's state. A trigger builds it once and sends it on every poll."""
+        return self.api.read_request(ref)
+
     def get_run(self, ref: Mapping[str, str]) -> RemoteRun:
         """Read a run's current state."""
-        return self.api.parse_run(self.call(self.api.read_request(ref)), ref)
+        return self.api.parse_run(self.call(self.status_request(ref)), ref)
 
     async def aget_run(self, ref: Mapping[str, str]) -> RemoteRun:
         """Read a run's current state, async."""
-        return self.api.parse_run(await self.acall(self.api.read_request(ref)), ref)
+        return await self.aread_run(self.status_request(ref), ref)
+
+    async def aread_run(self, request: ApiRequest, ref: Mapping[str, str]) -> RemoteRun:
+        """Send a request from :meth:`status_request` of ``ref`` and read the run from the answer, async."""
+        return self.api.parse_run(await self.acall(request), ref)
 
     def cancel_run(self, run: RemoteRun) -> None:
         """Cancel a run; only called where the API object offers a cancel request."""
@@ -283,3 +307,80 @@ class PipelineHook(BaseHook):
         if self._sync is not None:
             self._sync.close()
             self._sync = None
+
+
+# -- one hook per connection and event loop, shared by the triggers on it ---------------------------
+
+#: seconds a shared hook's connection is trusted; the first trigger to start after that looks the
+#: connection up again, and if it changed (a rotated token, say) triggers from then on get a new hook
+SHARED_HOOK_RECHECK = 60.0
+
+H = TypeVar("H", bound=PipelineHook)
+
+
+@dataclass(eq=False)
+class _Shared:
+    loop: asyncio.AbstractEventLoop  # held, so that its id is not reused while the entry lives
+    hook: PipelineHook
+    fingerprint: str
+    checked: float
+    leases: int = 0
+
+
+# (event loop id, hook class, connection id, variant) -> the shared hook and its leases
+_SHARED: dict[tuple[int, type, str, str], _Shared] = {}
+# the same keys -> the lookup under way (triggers that start together wait for one lookup)
+_LOOKUPS: dict[tuple[int, type, str, str], asyncio.Task[_Shared]] = {}
+
+
+@contextlib.asynccontextmanager
+async def shared_hook(cls: type[H], conn_id: str, variant: str = "") -> AsyncIterator[H]:
+    """Lease the hook that every trigger on ``conn_id`` in this event loop shares.
+
+    A triggerer may hold thousands of triggers on one connection: they then make
+    one connection lookup (and, for a login, one token fetch) instead of one each,
+    and share one endpoint and credential. ``variant`` (:meth:`PipelineHook.shared_variant`)
+    keeps apart triggers that need different hook state on one connection. A trigger
+    keeps the hook it got until it ends, as it did when each trigger built its own; the
+    last one to leave drops it. The hook comes with its endpoint resolved; a missing or
+    invalid connection raises here, for each trigger that asked.
+    """
+    loop = asyncio.get_running_loop()
+    key = (id(loop), cls, conn_id, variant)
+    entry = _SHARED.get(key)
+    if entry is None or time.monotonic() - entry.checked >= SHARED_HOOK_RECHECK:
+        lookup = _LOOKUPS.get(key)
+        if lookup is None:
+            lookup = loop.create_task(_look_up(key, cls, conn_id))
+            _LOOKUPS[key] = lookup
+            lookup.add_done_callback(lambda done: _LOOKUPS.pop(key) if _LOOKUPS.get(key) is done else None)
+        entry = await asyncio.shield(lookup)
+    entry.leases += 1
+    try:
+        yield cast(H, entry.hook)
+    finally:
+        entry.leases -= 1
+        if entry.leases <= 0 and _SHARED.get(key) is entry:
+            del _SHARED[key]
+
+
+async def _look_up(key: tuple[int, type, str, str], cls: type[PipelineHook], conn_id: str) -> _Shared:
+    hook = cls(conn_id)
+    conn = await hook._afetch_connection()
+    fingerprint = _fingerprint(conn)
+    current = _SHARED.get(key)
+    if current is not None and current.fingerprint == fingerprint:
+        current.checked = time.monotonic()
+        return current
+    hook._endpoint = hook.build_endpoint(conn)
+    for stale in [k for k, e in _SHARED.items() if e.loop.is_closed()]:
+        del _SHARED[stale]
+    entry = _Shared(asyncio.get_running_loop(), hook, fingerprint, time.monotonic())
+    _SHARED[key] = entry
+    return entry
+
+
+def _fingerprint(conn: Any) -> str:
+    """A digest of everything in a connection, to notice that it changed (without keeping a copy)."""
+    fields = ("conn_type", "host", "schema", "login", "password", "port", "extra")
+    return hashlib.sha256(repr([getattr(conn, f, None) for f in fields]).encode()).hexdigest()

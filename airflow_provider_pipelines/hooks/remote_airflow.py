@@ -69,6 +69,11 @@ class RemoteAirflowHook(PipelineHook):
 
     # -- connection -> endpoint ---------------------------------------------------------------
 
+    @classmethod
+    def shared_variant(cls, ref: Mapping[str, str]) -> str:
+        # the credentials go out as the run's API generation expects: one shared hook per generation
+        return str(ref.get("api", ""))
+
     def auth_headers(self, conn: Any) -> dict[str, str]:
         return {}  # all credentials go through AirflowAuth: which header depends on the API generation
 
@@ -268,13 +273,9 @@ class RemoteAirflowHook(PipelineHook):
             )
         return True
 
-    def get_run(self, ref: Mapping[str, str]) -> RemoteRun:
+    def status_request(self, ref: Mapping[str, str]) -> ApiRequest:
         self._adopt(ref)
-        return super().get_run(ref)
-
-    async def aget_run(self, ref: Mapping[str, str]) -> RemoteRun:
-        self._adopt(ref)
-        return await super().aget_run(ref)
+        return super().status_request(ref)
 
     def cancel_run(self, run: RemoteRun) -> None:
         """Mark the run failed (``PATCH … {"state": "failed"}``): Airflow's way to stop a run."""

@@ -10,6 +10,7 @@ failures; permanent ones (bad token, unknown run) end it with an ``error`` event
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_pipelines.errors import PipelinesError
 from airflow_provider_pipelines.hooks import hook_class
-from airflow_provider_pipelines.hooks.base import PipelineHook
+from airflow_provider_pipelines.hooks.base import PipelineHook, shared_hook
 from airflow_provider_pipelines.http import session_lease
 from airflow_provider_pipelines.lifecycle import PollSchedule, RunEvent, Waiter
 from airflow_provider_pipelines.runs import RemoteRun, RunState
@@ -96,14 +97,19 @@ class RemoteRunTrigger(BaseTrigger):
         run = RemoteRun(
             vendor=self.vendor, ref=self.ref, run_id=self.run_id, state=RunState.UNKNOWN, url=self.run_url
         )
-        hook = hook_class(self.vendor)(self.conn_id)
-        try:
-            endpoint = await hook.aget_endpoint()
-        except PipelinesError as exc:
-            yield TriggerEvent(RunEvent("error", run, str(exc)).to_payload())
-            return
-        async with session_lease(endpoint):
-            event = await self._wait(hook, run)
+        cls = hook_class(self.vendor)
+        async with contextlib.AsyncExitStack() as stack:
+            # one hook (connection lookup, credentials) and one connection pool per connection
+            # id in the triggerer's loop, whatever the number of triggers on it
+            try:
+                hook = await stack.enter_async_context(
+                    shared_hook(cls, self.conn_id, cls.shared_variant(self.ref))
+                )
+            except PipelinesError as exc:
+                event = RunEvent("error", run, str(exc))
+            else:
+                await stack.enter_async_context(session_lease(await hook.aget_endpoint()))
+                event = await self._wait(hook, run)
         yield TriggerEvent(event.to_payload())
 
     async def _wait(self, hook: PipelineHook, run: RemoteRun) -> RunEvent:
@@ -115,9 +121,13 @@ class RemoteRunTrigger(BaseTrigger):
             self.log,
             blocked_grace=self.blocked_grace,
         )
+        try:
+            request = hook.status_request(self.ref)  # the same request on every poll: built once
+        except PipelinesError as exc:
+            return RunEvent("error", run, str(exc))
         while True:
             try:
-                run = await hook.aget_run(self.ref)
+                run = await hook.aread_run(request, self.ref)
                 waiter.observe(run)
             except PipelinesError as exc:
                 try:

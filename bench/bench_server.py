@@ -1,0 +1,134 @@
+"""The sandbox plus a dbt-Cloud-shaped endpoint, in its own process: the server side of the benches.
+
+Bench-only (not part of the package): the fake dbt Cloud API lets the official dbt
+Cloud provider's trigger poll over the same loopback, through the same server and
+request log as our triggers. Admin additions under ``/_sandbox/bench/``:
+
+* ``POST /_sandbox/bench/clear-log``: forget logged requests (runs and plans stay);
+* ``GET /_sandbox/bench/window?since=T&until=T``: status requests in a time window and the
+  connections first seen in it (the client's address:port tells one connection from another).
+
+    python bench/bench_server.py --lifetime 600     # prints "listening on http://127.0.0.1:PORT"
+
+It binds 127.0.0.1 only and stops by itself after ``--lifetime`` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from typing import Any
+
+from aiohttp import web
+
+from airflow_provider_pipelines.testing.sandbox import ADMIN, FakeVendor, Handler, Sandbox
+
+#: dbt Cloud run status codes
+DBT_STATUS = {"queued": 1, "starting": 2, "running": 3, "success": 10, "error": 20, "cancelled": 30}
+
+
+class FakeDbtCloud(FakeVendor):
+    """``GET /api/v2/accounts/{account}/runs/{run}/`` as dbt Cloud answers it (``Token`` auth)."""
+
+    name = "dbt_cloud"
+    token = "sandbox-dbt-cloud-token"
+    running_word = "running"
+    success_word = "success"
+    account = "70"
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        super().__init__(sandbox)
+        self._ids = itertools.count(9001)
+
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        return [
+            ("POST", "/api/v2/accounts/{account}/jobs/{job}/run/", self.trigger),
+            ("GET", "/api/v2/accounts/{account}/runs/{run_id}/", self.get_run),
+        ]
+
+    def _denied(self, request: web.Request) -> web.Response | None:
+        if request.headers.get("Authorization") != f"Token {self.token}":
+            return web.json_response(
+                {"status": {"code": 401, "is_success": False, "user_message": "Invalid token."}}, status=401
+            )
+        return None
+
+    def _run_json(self, run: Any) -> dict[str, Any]:
+        word = run.status()
+        return {
+            "status": {"code": 200, "is_success": True, "user_message": "Success!", "developer_message": ""},
+            "data": {
+                "id": int(run.run_id),
+                "account_id": int(self.account),
+                "job_definition_id": int(run.key),
+                "status": DBT_STATUS[word],
+                "status_humanized": word.capitalize(),
+                "in_progress": word in ("queued", "starting", "running"),
+                "is_complete": word in ("success", "error", "cancelled"),
+                "href": f"{self.sandbox.url}{self.prefix}/deploy/{self.account}/runs/{run.run_id}",
+            },
+        }
+
+    async def trigger(self, request: web.Request) -> web.Response:
+        if (denied := self._denied(request)) is not None:
+            return denied
+        run = self.new_run(request.match_info["job"])
+        return web.json_response(self._run_json(run))
+
+    async def get_run(self, request: web.Request) -> web.Response:
+        if (denied := self._denied(request)) is not None:
+            return denied
+        run = self.runs.get(request.match_info["run_id"])
+        if run is None:
+            return web.json_response({"status": {"code": 404, "is_success": False}}, status=404)
+        return web.json_response(self._run_json(run))
+
+
+class BenchSandbox(Sandbox):
+    """The package's sandbox with the dbt Cloud fake mounted and the bench's admin routes."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fakes[FakeDbtCloud.name] = FakeDbtCloud(self)
+
+    def _admin_routes(self, app: web.Application) -> None:
+        super()._admin_routes(app)
+        app.router.add_post(ADMIN + "/bench/clear-log", self._clear_log)
+        app.router.add_get(ADMIN + "/bench/window", self._window)
+
+    async def _clear_log(self, request: web.Request) -> web.Response:
+        self.log.clear()
+        return web.json_response({"ok": True})
+
+    async def _window(self, request: web.Request) -> web.Response:
+        since, until = float(request.query["since"]), float(request.query["until"])
+        before: set[str | None] = set()
+        inside: set[str | None] = set()
+        reads = tokens = 0
+        for entry in self.log:
+            if entry["t"] < since:
+                before.add(entry["peer"])
+            elif entry["t"] <= until:
+                inside.add(entry["peer"])
+                if entry["method"] == "GET":
+                    reads += 1
+                elif entry["path"].endswith("/auth/token"):
+                    tokens += 1
+        return web.json_response(
+            {"reads": reads, "token_fetches": tokens, "new_connections": len(inside - before)}
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lifetime", type=float, default=600.0, help="stop after this many seconds")
+    args = parser.parse_args(argv)
+    sandbox = BenchSandbox(lifetime=args.lifetime).start()
+    print(f"listening on {sandbox.url}", flush=True)
+    sandbox.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
