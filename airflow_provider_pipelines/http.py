@@ -66,7 +66,8 @@ class ApiRequest:
     :param method: HTTP method.
     :param path: path relative to the endpoint's base URL, already segment-encoded.
     :param params: query parameters.
-    :param json: a JSON body.
+    :param json: a JSON body. It may hold a credential (a login for a token), so it is left out
+        of ``repr``.
     :param form: a form body (``application/x-www-form-urlencoded``). It may hold a credential
         (a DataOps.live trigger token), so it is left out of ``repr``.
     :param idempotent: True when sending it twice does no harm (reads); starts are False.
@@ -78,7 +79,7 @@ class ApiRequest:
     method: str
     path: str
     params: Mapping[str, str] = field(default_factory=dict)
-    json: Any = None
+    json: Any = field(default=None, repr=False)
     form: Mapping[str, str] | None = field(default=None, repr=False)
     idempotent: bool = True
     what: str = ""
@@ -174,6 +175,8 @@ def check_response(response: ApiResponse, *, conn_id: str) -> ApiResponse:
             "(the token or key, and that it is allowed to do this)."
         )
     retry_after = parse_retry_after(response.headers) if status in (429, 503) else None
+    if retry_after is not None:
+        message += f" (the server asked to wait {retry_after:.0f}s before trying again)"
     raise cls(message, status=status, retry_after=retry_after, is_json=_is_json(response.body))
 
 
@@ -192,14 +195,21 @@ class RetryPolicy:
     Reads retry on transport failures, 429 and 5xx; a request that is not
     idempotent (a start) retries only where the server certainly did not act:
     it was never sent, or it was refused with 429. The wait is exponential with
-    full jitter, and never shorter than a ``Retry-After`` the server sent.
+    full jitter, and never shorter than a ``Retry-After`` the server sent. A
+    ``Retry-After`` longer than ``retry_after_max`` is not slept on here: the error
+    goes up with the wait it asked for, and the waiting loop (which knows the task's
+    deadline) honours it without sleeping past the deadline.
     """
 
     max_attempts: int = 5
     backoff_initial: float = 1.0
     backoff_max: float = 30.0
+    retry_after_max: float = 120.0
 
     def is_retryable(self, exc: BaseException, request: ApiRequest) -> bool:
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None and float(retry_after) > self.retry_after_max:
+            return False
         if isinstance(exc, NotSentError | RateLimitedError):
             return True
         if isinstance(exc, AmbiguousError | ServerError):
