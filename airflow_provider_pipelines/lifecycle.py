@@ -105,7 +105,11 @@ class Waiter:
         self.blocked_grace = blocked_grace
         self._last: tuple[RunState, str | None] | None = None
         self._blocked_since: datetime | None = None
+        self._not_before: datetime | None = None
         self.polls = 0
+        #: status reads that failed (after the retry policy's own tries) since the last good one
+        self.failed_reads = 0
+        self.last_error: str | None = None
 
     def elapsed(self) -> float:
         return (utcnow() - self.started_at).total_seconds()
@@ -113,6 +117,7 @@ class Waiter:
     def observe(self, run: RemoteRun) -> None:
         """Log the run's state when it changed since the last poll (not on every poll)."""
         self.polls += 1
+        self.failed_reads = 0
         if run.state is not RunState.BLOCKED:
             self._blocked_since = None
         elif self._blocked_since is None:
@@ -161,6 +166,13 @@ class Waiter:
         """Re-raise a permanent error; log a transient one and let waiting go on."""
         if not isinstance(exc, TRANSIENT_ERRORS):
             raise exc
+        self.failed_reads += 1
+        self.last_error = str(exc)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            # the vendor asked for a longer pause than the retry policy sleeps: honour it here,
+            # where the deadline is known (next_sleep never sleeps past it)
+            self._not_before = utcnow() + timedelta(seconds=float(retry_after))
         self.log.warning(
             "%s status read failed after retries (%s); still waiting until %s",
             self.display_name,
@@ -168,13 +180,23 @@ class Waiter:
             self.deadline.isoformat(timespec="seconds"),
         )
 
+    def failure_note(self) -> str:
+        """What the deadline message adds when the last status reads failed ("" when they did not)."""
+        if not self.failed_reads:
+            return ""
+        reads = "status read" if self.failed_reads == 1 else f"{self.failed_reads} status reads"
+        return f"the last {reads} before the deadline failed, the last with: {self.last_error}"
+
     def next_sleep(self) -> float | None:
         """Seconds until the next poll, or None once the deadline has passed."""
         now = utcnow()
         remaining = (self.deadline - now).total_seconds()
         if remaining <= 0:
             return None
-        pause = min(self.schedule.delay(self.elapsed()), remaining)
+        pause = self.schedule.delay(self.elapsed())
+        if self._not_before is not None:
+            pause = max(pause, (self._not_before - now).total_seconds())
+        pause = min(pause, remaining)
         if self.blocked_grace is not None and self._blocked_since is not None:
             # look once more right when the grace ends, so a run still blocked then fails on time
             grace_left = self.blocked_grace - (now - self._blocked_since).total_seconds()
@@ -233,9 +255,11 @@ def conclude(
     raise RunTimeoutError(deadline_message(hook, run), run)
 
 
-def deadline_message(hook: PipelineHook, run: RemoteRun, cancelled: bool = False) -> str:
+def deadline_message(hook: PipelineHook, run: RemoteRun, cancelled: bool = False, note: str = "") -> str:
     name = hook.api.display_name
     text = f"{name} {run.describe()} had not finished by the deadline (last state {run.state.value})"
+    if note:
+        text += f" ({note})"
     if cancelled:
         return text + "; it was cancelled"
     if hook.api.cancel_request(run.ref) is None:
@@ -266,8 +290,13 @@ def handle_blocked(
     raise RunBlockedError(message, run)
 
 
-def handle_deadline(hook: PipelineHook, run: RemoteRun, cancel: bool, logger: logging.Logger | Any) -> None:
-    """Cancel the run where the vendor can (and ``cancel`` holds), log it, and raise the timeout."""
+def handle_deadline(
+    hook: PipelineHook, run: RemoteRun, cancel: bool, logger: logging.Logger | Any, note: str = ""
+) -> None:
+    """Cancel the run where the vendor can (and ``cancel`` holds), log it, and raise the timeout.
+
+    :param note: why the last state may be stale (:meth:`Waiter.failure_note`), for the message.
+    """
     cancelled = False
     if cancel and hook.api.cancel_request(run.ref) is not None:
         try:
@@ -276,7 +305,7 @@ def handle_deadline(hook: PipelineHook, run: RemoteRun, cancel: bool, logger: lo
             logger.warning("Cancelled %s %s at the deadline", hook.api.display_name, run.describe())
         except PipelinesError as exc:
             logger.error("Could not cancel %s %s: %s", hook.api.display_name, run.describe(), exc)
-    message = deadline_message(hook, run, cancelled)
+    message = deadline_message(hook, run, cancelled, note)
     logger.error("%s", message)
     raise RunTimeoutError(message, run)
 
@@ -289,7 +318,8 @@ class RunEvent:
     """The payload of a :class:`RemoteRunTrigger` event: small, plain JSON, parsed in one place.
 
     ``finished`` carries a terminal run (success or not is decided by
-    :func:`conclude`, from the run's state); ``timeout`` carries the last run seen;
+    :func:`conclude`, from the run's state); ``timeout`` carries the last run seen
+    (and, as its message, why that may be stale: failing status reads);
     ``blocked`` a run that stayed blocked past the grace period; ``error`` carries a
     message (and the run, when known).
     """
@@ -348,7 +378,7 @@ def complete_from_event(
         raise PipelinesError(f"Waiting{where} stopped on an error: {event.message}")
     assert event.run is not None  # RunEvent.parse guarantees a run for the other statuses
     if event.status == "timeout":
-        handle_deadline(hook, event.run, cancel, logger)
+        handle_deadline(hook, event.run, cancel, logger, note=event.message)
     if event.status == "blocked":
         handle_blocked(hook, event.run, blocked_grace, logger)
     return conclude(hook, event.run, logger, success_states=success_states)

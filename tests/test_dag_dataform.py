@@ -53,6 +53,19 @@ def test_deadline_fails_the_task_saying_the_run_may_still_be_going(airflow_db, c
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_deadline_after_failing_reads_says_the_reads_failed_and_why(airflow_db, client, mode, capfd):
+    client.plan("dataform", "dark", duration=60, outcome="SUCCESSFUL")
+    # every status read after the start's own read gets a 503: retried, then waited on to the deadline
+    client.fault("status", "/run/", method="GET", status=503, times=-1, body='{"error": "maintenance"}')
+    outcome = run_dag(f"t_dataform_{mode}", {"schedule": "dark"})
+    text = "".join(capfd.readouterr())
+    assert outcome.tasks == {"run": "failed"}
+    assert "had not finished by the deadline" in text
+    assert "status reads before the deadline failed, the last with:" in text
+    assert "HTTP 503" in text and "maintenance" in text
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_unknown_status_word_is_never_success(airflow_db, client, mode, capfd):
     client.plan("dataform", "odd", final="PAUSED_BY_ADMIN", phases=[("RUNNING", 0.3)])
     outcome = run_dag(f"t_dataform_{mode}", {"schedule": "odd"})

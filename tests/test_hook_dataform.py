@@ -13,6 +13,7 @@ from airflow_provider_pipelines.errors import (
     ConfigurationError,
     NotFoundError,
     NotSentError,
+    RateLimitedError,
     ResponseFormatError,
     ServerError,
     StartUncertainError,
@@ -132,6 +133,28 @@ def test_an_ambiguous_start_is_not_retried_and_says_a_run_may_exist(client, conn
     with pytest.raises(StartUncertainError, match="a run may have started; look for it in Dataform"):
         conn().start_run("1234")
     assert [r["method"] for r in client.requests("dataform")] == ["POST"]
+
+
+def test_an_unreadable_answer_to_a_start_says_a_run_may_exist(client, conn):
+    client.fault("accept_then_html", "/run$", method="POST", status=200, body="<html>Sign in</html>")
+    with pytest.raises(
+        StartUncertainError, match=r"not JSON: '<html>Sign in</html>'.*a run may have started"
+    ):
+        conn().start_run("1234")
+    assert len(client.runs("dataform")) == 1  # it did start one, and the message says it may have
+    assert [r["method"] for r in client.requests("dataform")] == ["POST"]
+
+
+def test_a_retry_after_longer_than_the_policy_sleeps_is_not_slept_on_but_reported(client, conn):
+    client.fault("status", "/run/", method="GET", status=429, headers={"Retry-After": "86400"}, times=1)
+    hook = conn()
+    run = hook.start_run("1234")  # its first read is refused: the run is still reported
+    assert run.run_id == client.runs("dataform")[0]["run_id"]
+    client.fault("status", "/run/", method="GET", status=429, headers={"Retry-After": "86400"}, times=1)
+    started = time.monotonic()
+    with pytest.raises(RateLimitedError, match="asked to wait 86400s") as info:
+        hook.get_run(run.ref)
+    assert time.monotonic() - started < 5 and info.value.retry_after == 86400
 
 
 def test_a_start_refused_with_429_is_retried(client, conn):

@@ -26,7 +26,7 @@ from airflow_provider_pipelines.lifecycle import (
 )
 from airflow_provider_pipelines.links import RUN_ID_KEY, RUN_URL_KEY
 from airflow_provider_pipelines.runs import RemoteRun, RunState
-from airflow_provider_pipelines.validation import is_template, require_seconds
+from airflow_provider_pipelines.validation import is_template, require_bool, require_seconds
 
 DEFAULT_POLL_INTERVAL = 300.0
 DEFAULT_TIMEOUT = timedelta(hours=24)
@@ -70,11 +70,13 @@ class RemoteRunOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.conn_id = conn_id
-        self.wait_for_completion = bool(wait_for_completion)
-        self.deferrable = default_deferrable() if deferrable is None else bool(deferrable)
+        self.wait_for_completion = require_bool("wait_for_completion", wait_for_completion)
+        self.deferrable = (
+            default_deferrable() if deferrable is None else require_bool("deferrable", deferrable)
+        )
         self.poll_interval = require_seconds("poll_interval", poll_interval) or DEFAULT_POLL_INTERVAL
         self.timeout = require_seconds("timeout", DEFAULT_TIMEOUT if timeout is None else timeout) or 0.0
-        self.cancel_on_timeout = bool(cancel_on_timeout)
+        self.cancel_on_timeout = require_bool("cancel_on_timeout", cancel_on_timeout)
         self._active_run: RemoteRun | None = None
 
     # -- what a vendor operator provides ---------------------------------------------------
@@ -125,7 +127,7 @@ class RemoteRunOperator(BaseOperator):
         if waiter.blocked_expired():
             handle_blocked(hook, final, self.blocked_grace, self.log)
         if not final.state.is_terminal:
-            handle_deadline(hook, final, self.cancel_on_timeout, self.log)
+            handle_deadline(hook, final, self.cancel_on_timeout, self.log, note=waiter.failure_note())
         return conclude(hook, final, self.log, success_states=self.success_states)
 
     def remember(self, context: Any, run: RemoteRun) -> None:

@@ -140,5 +140,5 @@ class RemoteRunTrigger(BaseTrigger):
                 return RunEvent("blocked", run)
             pause = waiter.next_sleep()
             if pause is None:
-                return RunEvent("timeout", run)
+                return RunEvent("timeout", run, waiter.failure_note())
             await asyncio.sleep(pause)
