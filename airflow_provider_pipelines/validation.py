@@ -63,3 +63,10 @@ def require_seconds(name: str, value: Any, *, minimum: float = 0.0, optional: bo
     if value <= minimum:
         raise ConfigurationError(f"{name} must be more than {minimum:g} seconds, got {value!r}")
     return float(value)
+
+
+def require_bool(name: str, value: Any) -> bool:
+    """A real ``True`` or ``False``: ``bool("false")`` is True, so strings are refused, not coerced."""
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be True or False, got {value!r}")
+    return value

@@ -19,7 +19,7 @@ from airflow_provider_pipelines.lifecycle import SUCCESS_ONLY
 from airflow_provider_pipelines.links import DataOpsPipelineLink
 from airflow_provider_pipelines.operators.base import RemoteRunOperator
 from airflow_provider_pipelines.runs import RemoteRun, RunState
-from airflow_provider_pipelines.validation import require_seconds, require_str
+from airflow_provider_pipelines.validation import require_bool, require_seconds, require_str
 
 DEFAULT_MANUAL_GRACE = timedelta(hours=1)
 
@@ -89,7 +89,7 @@ class DataOpsPipelineOperator(RemoteRunOperator):
         self.dataops_conn_id = dataops_conn_id
         self.manual_grace = require_seconds("manual_grace", manual_grace, optional=True)
         self.blocked_grace = self.manual_grace
-        self.skipped_is_success = bool(skipped_is_success)
+        self.skipped_is_success = require_bool("skipped_is_success", skipped_is_success)
         self.success_states = SUCCESS_ONLY | {RunState.SKIPPED} if skipped_is_success else SUCCESS_ONLY
         self.validate(rendered=False)
 

@@ -10,7 +10,7 @@ from airflow_provider_pipelines.hooks.base import PipelineHook
 from airflow_provider_pipelines.hooks.profitbase import ProfitbaseHook
 from airflow_provider_pipelines.operators.base import RemoteRunOperator
 from airflow_provider_pipelines.runs import RemoteRun
-from airflow_provider_pipelines.validation import require_str
+from airflow_provider_pipelines.validation import require_bool, require_str
 
 
 class ProfitbaseDataFlowOperator(RemoteRunOperator):
@@ -53,7 +53,7 @@ class ProfitbaseDataFlowOperator(RemoteRunOperator):
         super().__init__(conn_id=profitbase_conn_id, **kwargs)
         self.data_flow_id = data_flow_id
         self.profitbase_conn_id = profitbase_conn_id
-        self.use_await = bool(use_await)
+        self.use_await = require_bool("use_await", use_await)
         self.validate(rendered=False)
 
     def validate(self, rendered: bool) -> None:

@@ -21,7 +21,7 @@ from airflow_provider_pipelines.operators.base import (
     RemoteRunOperator,
 )
 from airflow_provider_pipelines.runs import RemoteRun
-from airflow_provider_pipelines.validation import require_str
+from airflow_provider_pipelines.validation import require_bool, require_str
 
 
 class TriggerRemoteDagRunOperator(RemoteRunOperator):
@@ -98,8 +98,8 @@ class TriggerRemoteDagRunOperator(RemoteRunOperator):
         self.logical_date = logical_date
         self.dag_run_id = dag_run_id
         self.remote_airflow_conn_id = remote_airflow_conn_id
-        self.fail_on_timeout = bool(fail_on_timeout)
-        self.unpause_if_paused = bool(unpause_if_paused)
+        self.fail_on_timeout = require_bool("fail_on_timeout", fail_on_timeout)
+        self.unpause_if_paused = require_bool("unpause_if_paused", unpause_if_paused)
         self.validate(rendered=False)
 
     def validate(self, rendered: bool) -> None:

@@ -16,7 +16,7 @@ from airflow_provider_pipelines.lifecycle import (
     utcnow,
 )
 from airflow_provider_pipelines.runs import RemoteRun, RunState
-from airflow_provider_pipelines.validation import is_template, require_seconds, require_str
+from airflow_provider_pipelines.validation import is_template, require_bool, require_seconds, require_str
 
 
 class RemoteRunSensor(BaseSensorOperator):
@@ -47,7 +47,9 @@ class RemoteRunSensor(BaseSensorOperator):
         kwargs.setdefault("poke_interval", interval)
         super().__init__(**kwargs)
         self.conn_id = conn_id
-        self.deferrable = default_deferrable() if deferrable is None else bool(deferrable)
+        self.deferrable = (
+            default_deferrable() if deferrable is None else require_bool("deferrable", deferrable)
+        )
         self.poll_interval = interval
 
     def ref(self) -> dict[str, str]:

@@ -11,6 +11,7 @@ from airflow_provider_pipelines.hooks.dataops import DataOpsHook
 from airflow_provider_pipelines.lifecycle import SUCCESS_ONLY
 from airflow_provider_pipelines.runs import RunState
 from airflow_provider_pipelines.sensors.base import RemoteRunSensor
+from airflow_provider_pipelines.validation import require_bool
 
 
 class DataOpsPipelineSensor(RemoteRunSensor):
@@ -45,7 +46,7 @@ class DataOpsPipelineSensor(RemoteRunSensor):
         self.project = id_text(project)
         self.pipeline_id = id_text(pipeline_id)
         self.dataops_conn_id = dataops_conn_id
-        self.skipped_is_success = bool(skipped_is_success)
+        self.skipped_is_success = require_bool("skipped_is_success", skipped_is_success)
         self.success_states = SUCCESS_ONLY | {RunState.SKIPPED} if skipped_is_success else SUCCESS_ONLY
         self.validate(rendered=False)
 
