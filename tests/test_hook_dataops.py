@@ -17,7 +17,6 @@ from airflow_provider_pipelines.errors import (
     ConfigurationError,
     NotFoundError,
     RunFailedError,
-    ServerError,
     StartUncertainError,
 )
 from airflow_provider_pipelines.hooks.dataops import DataOpsHook
@@ -179,11 +178,22 @@ def test_a_gateway_error_before_the_vendor_acted_leads_to_one_more_start(client,
     assert len(reqs(client, "GET", "status=running")) == 2
 
 
-def test_a_plain_server_error_on_start_is_not_ambiguous_and_not_retried(client, conn):
-    client.fault("status", r"/pipeline$", method="POST", status=500)
-    with pytest.raises(ServerError, match="HTTP 500"):
-        start(conn())
-    assert len(client.requests(VENDOR)) == 1
+@pytest.mark.parametrize("status", [500, 503])
+def test_a_plain_server_error_on_start_is_looked_after_before_one_more_start(client, conn, status, capfd):
+    client.fault("status", r"/pipeline$", method="POST", status=status)
+    run = start(conn())
+    assert [r["status"] for r in reqs(client, "POST")] == [status, 201]
+    assert [p["run_id"] for p in client.runs(VENDOR)] == [run.run_id]
+    assert "DataOps.live did not create one; starting again" in "".join(capfd.readouterr())
+
+
+def test_an_unreadable_start_answer_finds_the_pipeline_it_created(client, conn, capfd):
+    # the API created the pipeline, but a proxy turned its answer into an HTML page
+    client.fault("accept_then_html", r"/pipeline$", method="POST", status=200, body="<html>proxy</html>")
+    run = start(conn())
+    assert [p["run_id"] for p in client.runs(VENDOR)] == [run.run_id]
+    assert len(reqs(client, "POST")) == 1
+    assert "did start" in "".join(capfd.readouterr())
 
 
 def test_two_ambiguous_starts_without_a_pipeline_fail_saying_one_may_appear(client, conn):

@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeVar, cast
 from urllib.parse import urlsplit
@@ -27,6 +27,7 @@ from airflow_provider_pipelines.errors import (
     ConfigurationError,
     HttpError,
     NotSentError,
+    ResponseFormatError,
     ServerError,
     StartUncertainError,
 )
@@ -42,6 +43,8 @@ from airflow_provider_pipelines.http import (
 from airflow_provider_pipelines.runs import RemoteRun
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -98,6 +101,12 @@ def resolve_base_url(conn: Any, default_host: str | None, conn_id: str) -> str:
     if conn.port and parts.port is None:
         netloc = f"{netloc}:{conn.port}"
     return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _is_not_found(exc: Exception) -> bool:
+    """True for Airflow's "connection not defined" (only that: a broken secrets backend or an invalid
+    connection URI must show its own message)."""
+    return any(c.__name__ == "AirflowNotFoundException" for c in type(exc).__mro__)
 
 
 class PipelineHook(BaseHook):
@@ -179,7 +188,7 @@ class PipelineHook(BaseHook):
             except ConfigurationError:
                 raise
             except Exception as exc:
-                if type(exc).__name__ in ("AirflowNotFoundException", "AirflowException"):
+                if _is_not_found(exc):
                     raise self._missing() from None
                 raise
             self._endpoint = self.build_endpoint(conn)
@@ -195,7 +204,7 @@ class PipelineHook(BaseHook):
         try:
             return await aget_connection(type(self), self.conn_id)
         except Exception as exc:
-            if type(exc).__name__ in ("AirflowNotFoundException", "AirflowException"):
+            if _is_not_found(exc):
                 raise self._missing() from None
             raise
 
@@ -226,6 +235,18 @@ class PipelineHook(BaseHook):
             raise StartUncertainError(
                 f"{exc} -- the request may have reached {self.api.display_name}, so a run may have "
                 f"started; look for it in {self.api.display_name} before running this task again"
+            ) from None
+
+    def read_start(self, response: ApiResponse, parse: Callable[[ApiResponse], T]) -> T:
+        """Read a start's 2xx answer with ``parse``. An answer that cannot be read (a proxy's HTML
+        page, a body without the run id) came after the vendor accepted the start, so a run may exist."""
+        try:
+            return parse(response)
+        except ResponseFormatError as exc:
+            raise StartUncertainError(
+                f"{exc} -- {self.api.display_name} accepted the start (HTTP {response.status}) but its "
+                f"answer could not be read, so a run may have started; look for it in "
+                f"{self.api.display_name} before running this task again"
             ) from None
 
     async def acall(self, request: ApiRequest) -> ApiResponse:

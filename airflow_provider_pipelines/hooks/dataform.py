@@ -64,7 +64,8 @@ class DataformHook(PipelineHook):
         request = self.api.start_request(
             project_id, schedule_name=schedule_name, environment_name=environment_name, tags=tags
         )
-        ref = self.api.parse_started(self.call_start(request), project_id)
+        response = self.call_start(request)
+        ref = self.read_start(response, lambda r: self.api.parse_started(r, project_id))
         try:
             return self.get_run(ref)
         except PipelinesError as exc:

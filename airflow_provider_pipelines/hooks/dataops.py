@@ -36,9 +36,12 @@ def may_have_started(exc: PipelinesError) -> bool:
     """True for a failed start that may nevertheless have created a pipeline.
 
     A dropped connection or a read timeout may come after DataOps.live acted; a
-    gateway's 502 or 504 means the gateway gave up while the API may have gone on.
+    gateway's 502 or 504 means the gateway gave up while the API may have gone on;
+    and a 500 or 503 does not say at which point the API failed. Looking for the
+    marker is cheap and safe, so every 5xx is looked after, and so is a 2xx whose
+    answer could not be read.
     """
-    return isinstance(exc, AmbiguousError) or (isinstance(exc, ServerError) and exc.status in (502, 504))
+    return isinstance(exc, AmbiguousError | ServerError | StartUncertainError)
 
 
 class DataOpsHook(PipelineHook):
@@ -166,7 +169,7 @@ class DataOpsHook(PipelineHook):
         for attempt in (1, 2):
             try:
                 return self._start_once(project, ref, sent)
-            except (AmbiguousError, ServerError) as exc:
+            except (AmbiguousError, ServerError, StartUncertainError) as exc:
                 if not may_have_started(exc):
                     raise
                 found = self._look_after_ambiguous_start(project, ref, marker, exc)
@@ -207,7 +210,8 @@ class DataOpsHook(PipelineHook):
             "access token" if self.has_access_token else "pipeline trigger token",
             names,
         )
-        return self.api.parse_started(self.call(request), project)
+        response = self.call(request)
+        return self.read_start(response, lambda r: self.api.parse_started(r, project))
 
     def _look_after_ambiguous_start(
         self, project: str, ref: str, marker: str, exc: PipelinesError

@@ -73,4 +73,4 @@ class ProfitbaseHook(PipelineHook):
                 "returns the run id only in that reply and has no way to list runs, so this task "
                 "cannot wait on it and will not start it again. Check the data flow in InVision."
             ) from None
-        return self.api.parse_started(response, data_flow_id)
+        return self.read_start(response, lambda r: self.api.parse_started(r, data_flow_id))

@@ -8,7 +8,8 @@ The sandbox adds what every fake shares:
   progresses: a list of ``(status word, seconds)`` phases, then a final word;
 * **faults**: injected before the handler (an error status, an HTML page, a
   delay, a dropped connection) or after it (``accept_then_drop``: the vendor
-  acts, then the connection breaks, as in an ambiguous start);
+  acts, then the connection breaks, as in an ambiguous start; ``accept_then_html``:
+  the vendor acts, then a proxy's HTML page is all the client gets);
 * **a request log**: method, path with query, status, time: what a proxy would log.
 
 The admin plane lives under ``/_sandbox/`` (see :class:`SandboxClient`). The
@@ -24,7 +25,7 @@ import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
@@ -86,7 +87,7 @@ class FakeRun:
 class Fault:
     """A fault applied to the next ``times`` matching requests (``times=-1``: all of them)."""
 
-    kind: str  # status | html | delay | drop | accept_then_drop
+    kind: str  # status | html | delay | drop | accept_then_drop | accept_then_html
     path: str = ""  # a regular expression searched in the request path
     method: str | None = None
     status: int = 500
@@ -95,7 +96,7 @@ class Fault:
     seconds: float = 0.0
     times: int = 1
 
-    KINDS = ("status", "html", "delay", "drop", "accept_then_drop")
+    KINDS = ("status", "html", "delay", "drop", "accept_then_drop", "accept_then_html")
 
     def matches(self, request: web.Request) -> bool:
         if self.method and self.method.upper() != request.method:
@@ -296,6 +297,10 @@ class Sandbox:
         entry["status"] = response.status
         if fault is not None and fault.kind == "accept_then_drop":
             return self._drop(request, entry)
+        if fault is not None and fault.kind == "accept_then_html":
+            # the vendor acted, but what reaches the client is a proxy's page
+            entry["status"] = fault.status
+            return self._fault_response(replace(fault, kind="html"))
         return response
 
     def _take_fault(self, request: web.Request) -> Fault | None:
