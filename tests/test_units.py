@@ -351,3 +351,20 @@ def test_require_seconds_names_the_parameter(value):
 def test_run_from_dict_needs_its_fields():
     with pytest.raises(ValueError, match="malformed"):
         RemoteRun.from_dict({"vendor": "dataform"})
+
+
+def test_a_request_body_that_may_hold_a_password_is_left_out_of_repr():
+    from airflow_provider_pipelines.http import ApiRequest
+
+    request = ApiRequest("POST", "auth/token", json={"username": "u", "password": "s3cr3t-pw"})
+    assert "s3cr3t-pw" not in repr(request)
+
+
+@pytest.mark.parametrize("name", ["wait_for_completion", "deferrable", "cancel_on_timeout"])
+@pytest.mark.parametrize("value", ["false", "True", 0, "no"])
+def test_boolean_parameters_refuse_strings_and_numbers_naming_the_parameter(name, value):
+    from airflow_provider_pipelines.errors import ConfigurationError
+    from airflow_provider_pipelines.operators.dataform import DataformRunOperator
+
+    with pytest.raises(ConfigurationError, match=f"{name} must be True or False"):
+        DataformRunOperator(task_id="t", project_id="1", **{name: value})
