@@ -273,9 +273,13 @@ class PipelineHook(BaseHook):
         """Send a request from :meth:`status_request` of ``ref`` and read the run from the answer, async."""
         return self.api.parse_run(await self.acall(request), ref)
 
+    def cancel_request(self, ref: Mapping[str, str]) -> ApiRequest | None:
+        """The request that cancels a run, or None where the vendor offers no cancel."""
+        return self.api.cancel_request(ref)
+
     def cancel_run(self, run: RemoteRun) -> None:
         """Cancel a run; only called where the API object offers a cancel request."""
-        request = self.api.cancel_request(run.ref)
+        request = self.cancel_request(run.ref)
         if request is None:
             raise ConfigurationError(f"{self.api.display_name} offers no way to cancel a run")
         self.call(request)

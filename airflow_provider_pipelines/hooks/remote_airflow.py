@@ -277,6 +277,10 @@ class RemoteAirflowHook(PipelineHook):
         self._adopt(ref)
         return super().status_request(ref)
 
+    def cancel_request(self, ref: Mapping[str, str]) -> ApiRequest | None:
+        self._adopt(ref)
+        return super().cancel_request(ref)
+
     def cancel_run(self, run: RemoteRun) -> None:
         """Mark the run failed (``PATCH … {"state": "failed"}``): Airflow's way to stop a run."""
         self._adopt(run.ref)

@@ -158,6 +158,7 @@ class RemoteRunOperator(BaseOperator):
                 started_at=started_at,
                 run_url=run.url,
                 blocked_grace=self.blocked_grace,
+                cancel_on_kill=self.cancel_on_timeout,
             ),
             method_name="execute_complete",
             timeout=deadline - utcnow() + DEFERRAL_SAFETY_MARGIN,

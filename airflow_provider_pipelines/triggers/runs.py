@@ -51,6 +51,9 @@ class RemoteRunTrigger(BaseTrigger):
         trigger stops with a ``blocked`` event; None waits on until the deadline. The grace
         clock lives in memory: after a triggerer restart it starts again (the wait is longer,
         never shorter).
+    :param cancel_on_kill: when a user acts on the deferred task (marks it failed or
+        successful, clears it), cancel the run where the vendor can (:meth:`on_kill`, called by
+        triggerers that support it: Airflow 3.3 and later).
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class RemoteRunTrigger(BaseTrigger):
         started_at: str | datetime,
         run_url: str | None = None,
         blocked_grace: float | None = None,
+        cancel_on_kill: bool = False,
     ) -> None:
         super().__init__()
         self.vendor = vendor
@@ -76,6 +80,7 @@ class RemoteRunTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.run_url = run_url
         self.blocked_grace = None if blocked_grace is None else float(blocked_grace)
+        self.cancel_on_kill = bool(cancel_on_kill)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -90,6 +95,7 @@ class RemoteRunTrigger(BaseTrigger):
                 "started_at": self.started_at.isoformat(),
                 "run_url": self.run_url,
                 "blocked_grace": self.blocked_grace,
+                "cancel_on_kill": self.cancel_on_kill,
             },
         )
 
@@ -142,3 +148,34 @@ class RemoteRunTrigger(BaseTrigger):
             if pause is None:
                 return RunEvent("timeout", run, waiter.failure_note())
             await asyncio.sleep(pause)
+
+    async def on_kill(self) -> None:
+        """A user acted on the deferred task: cancel the run where the task asked for it and the
+        vendor can, and say so in the log either way.
+
+        Airflow calls this only for a user's action, never for a triggerer restart, a
+        redistribution or a timeout, so a run is never cancelled because a triggerer moved.
+        """
+        name = f"run {self.run_id}"
+        if not self.cancel_on_kill:
+            self.log.warning("Task killed while deferred; %s goes on running (cancel not asked for)", name)
+            return
+        cls = hook_class(self.vendor)
+        try:
+            async with shared_hook(cls, self.conn_id, cls.shared_variant(self.ref)) as hook:
+                vendor = hook.api.display_name
+                request = hook.cancel_request(self.ref)
+                if request is None:
+                    self.log.warning(
+                        "Task killed while deferred; %s offers no cancel, so %s %s goes on running there",
+                        vendor,
+                        vendor,
+                        name,
+                    )
+                    return
+                async with session_lease(await hook.aget_endpoint()):
+                    await hook.acall(request)
+        except PipelinesError as exc:
+            self.log.error("Task killed while deferred; could not cancel %s: %s", name, exc)
+            return
+        self.log.warning("Task killed while deferred; cancelled %s %s", vendor, name)
