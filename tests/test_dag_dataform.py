@@ -107,3 +107,18 @@ def test_sensor_fails_when_the_run_fails(airflow_db, client, mode):
     client.plan("dataform", "bad", duration=0.5, outcome="FAILED")
     outcome = run_dag(f"t_dataform_nowait_{mode}", {"schedule": "bad"})
     assert outcome.tasks == {"start": "success", "watch": "failed"}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_retried_task_starts_a_new_run_and_says_dataform_cannot_tell(airflow_db, client, mode, capfd):
+    client.plan("dataform", "retry", duration=1.0, outcome="SUCCESSFUL")
+    # the first try's reads are refused (a permanent error), so that try fails after its start
+    client.fault("status", "/run/", method="GET", status=401, times=2)
+    outcome = run_dag(f"t_dataform_retry_{mode}")
+    text = "".join(capfd.readouterr())
+    first, second = client.runs("dataform")
+    assert outcome.tasks == {"run": "success"}
+    assert "This is try 2 of the task. Dataform offers no way to find a run that an earlier try" in text
+    for run in (first, second):
+        assert f"Started Dataform run {run['run_id']}" in text
+    assert outcome.xcom[("run", "return_value")] == second["run_id"]

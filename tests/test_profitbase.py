@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -186,3 +187,57 @@ def test_sensor_waits_on_a_started_data_flow(airflow_db, client, mode):
     client.plan("profitbase", FLOW, duration=1.0, outcome="Succeeded")
     result = run_dag(f"t_profitbase_sensor_{mode}", {"flow": FLOW})
     assert result.tasks == {"start": "success", "watch": "success"}
+
+
+class _TaskInstance:
+    """Just what the operator reads from a task instance."""
+
+    dag_id, run_id, task_id, map_index, try_number = "d", "r", "kill_me", -1, 1
+
+    def __init__(self):
+        self.xcom = {}
+
+    def xcom_push(self, key, value):
+        self.xcom[key] = value
+
+
+@pytest.mark.airflow3_only  # execute() runs in a thread here, which Airflow 2's ExecutorSafeguard refuses
+@pytest.mark.parametrize("held", [False, True])
+def test_a_killed_task_says_the_data_flow_goes_on_running_in_invision(client, held, capfd):
+    import threading
+
+    from airflow_provider_pipelines.operators.profitbase import ProfitbaseDataFlowOperator
+
+    client.plan("profitbase", FLOW, duration=3.0, outcome="Succeeded")
+    op = ProfitbaseDataFlowOperator(
+        task_id="kill_me", data_flow_id=FLOW, deferrable=False, use_await=held, poll_interval=0.2, timeout=5
+    )
+    ti = _TaskInstance()
+    worker = threading.Thread(target=lambda: op.execute({"ti": ti}))
+    worker.start()
+    for _ in range(200):  # until the start went out (held) or the run was recorded (polling)
+        if (held and client.runs("profitbase")) or "run_id" in ti.xcom:
+            break
+        time.sleep(0.05)
+    op.on_kill()
+    worker.join(15)
+    text = "".join(capfd.readouterr())
+    [run] = client.runs("profitbase")
+    if held:
+        assert "Task killed during the held start of InVision data flow" in text
+        assert "its run id is unknown" in text
+    else:
+        assert f"Task killed; Profitbase InVision run {run['run_id']}" in text
+        assert "goes on running in Profitbase InVision (Profitbase InVision offers no cancel)" in text
+
+
+def test_a_start_answer_without_a_status_still_gives_the_run_id():
+    import json as _json
+
+    from airflow_provider_pipelines.http import ApiResponse
+    from airflow_provider_pipelines.runs import RunState
+
+    request = API.start_request(FLOW)
+    response = ApiResponse(200, {}, _json.dumps({"runId": "r-77"}).encode(), request, "http://x")
+    run = API.parse_started(response, FLOW)
+    assert run.run_id == "r-77" and run.state is RunState.UNKNOWN and run.ref["run_id"] == "r-77"

@@ -265,13 +265,20 @@ def test_sensor_wants_a_pipeline_number():
         DataOpsPipelineSensor(task_id="s", project="g/p", pipeline_id="latest")
 
 
-def test_only_lost_answers_and_gateway_errors_may_have_started_a_pipeline():
-    from airflow_provider_pipelines.errors import AmbiguousError, AuthError, NotSentError, ServerError
+def test_lost_answers_server_errors_and_unreadable_answers_may_have_started_a_pipeline():
+    from airflow_provider_pipelines.errors import (
+        AmbiguousError,
+        AuthError,
+        ClientError,
+        NotSentError,
+        ServerError,
+        StartUncertainError,
+    )
 
-    assert may_have_started(AmbiguousError("x"))
-    assert may_have_started(ServerError("x", status=502)) and may_have_started(ServerError("x", status=504))
-    assert not may_have_started(ServerError("x", status=500))
+    assert may_have_started(AmbiguousError("x")) and may_have_started(StartUncertainError("x"))
+    assert all(may_have_started(ServerError("x", status=s)) for s in (500, 502, 503, 504))
     assert not may_have_started(NotSentError("x")) and not may_have_started(AuthError("x", status=401))
+    assert not may_have_started(ClientError("x", status=400))
 
 
 def test_dataops_is_registered_for_the_trigger_and_the_connection_form():

@@ -56,6 +56,17 @@ class ProfitbaseApi(VendorApi):
         )
 
     def parse_started(self, response: ApiResponse, data_flow_id: str) -> RemoteRun:
+        """The run a start answered with. Its run id is what matters (it is the only way to read
+        the run again); a start answer without a status word is a run whose state is not yet known."""
+        data = response.json_object()
+        if data.get("runId") and "status" not in data:
+            run_id = str(data["runId"])
+            return RemoteRun(
+                vendor=self.vendor,
+                ref={"data_flow_id": data_flow_id, "run_id": run_id},
+                run_id=run_id,
+                state=RunState.UNKNOWN,
+            )
         return self.parse_run(response, {"data_flow_id": data_flow_id, "run_id": ""})
 
     def read_request(self, ref: Mapping[str, str]) -> ApiRequest:

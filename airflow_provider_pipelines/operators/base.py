@@ -56,6 +56,8 @@ class RemoteRunOperator(BaseOperator):
     success_states: frozenset[RunState] = SUCCESS_ONLY
     #: seconds a run may wait for a person (BLOCKED) before the task fails; None: until ``timeout``
     blocked_grace: float | None = None
+    #: True where a retried task finds the run an earlier try started (a marker, a fixed run id)
+    reattaches: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -105,6 +107,7 @@ class RemoteRunOperator(BaseOperator):
     def execute(self, context: Any) -> str:
         self.validate(rendered=True)
         hook = self.get_hook()
+        self.say_what_a_retry_does(context)
         started_at = utcnow()
         run = self.start(hook, context)
         self._active_run = run
@@ -129,6 +132,20 @@ class RemoteRunOperator(BaseOperator):
         if not final.state.is_terminal:
             handle_deadline(hook, final, self.cancel_on_timeout, self.log, note=waiter.failure_note())
         return conclude(hook, final, self.log, success_states=self.success_states)
+
+    def say_what_a_retry_does(self, context: Any) -> None:
+        """On a retry, say whether this vendor lets the task find the run an earlier try started."""
+        try_number = int(getattr(context.get("ti"), "try_number", 1) or 1)
+        if try_number <= 1 or self.reattaches:
+            return
+        name = self.hook_class.api_class.display_name
+        self.log.warning(
+            "This is try %d of the task. %s offers no way to find a run that an earlier try started, "
+            "so a new run is started; a run from an earlier try may still be going (its id is in that "
+            "try's log and in XCom 'run_id')",
+            try_number,
+            name,
+        )
 
     def remember(self, context: Any, run: RemoteRun) -> None:
         """Push the run's id and link to XCom and the log before any waiting: a started run is never lost."""
@@ -183,7 +200,10 @@ class RemoteRunOperator(BaseOperator):
         hook = self.get_hook()
         name = hook.api.display_name
         if not self.cancel_on_timeout or hook.api.cancel_request(run.ref) is None:
-            self.log.warning("Task killed; %s %s goes on running", name, run.describe())
+            why = "" if self.cancel_on_timeout else " (cancel_on_timeout=False)"
+            if hook.api.cancel_request(run.ref) is None:
+                why = f" ({name} offers no cancel)"
+            self.log.warning("Task killed; %s %s goes on running in %s%s", name, run.describe(), name, why)
             return
         try:
             hook.cancel_run(run)

@@ -67,6 +67,7 @@ class DataOpsPipelineOperator(RemoteRunOperator):
     template_fields: Sequence[str] = ("project", "ref", "pipeline_file", "variables")
     template_fields_renderers = {"variables": "json"}
     hook_class = DataOpsHook
+    reattaches = True
     operator_extra_links = (DataOpsPipelineLink(),)
 
     def __init__(

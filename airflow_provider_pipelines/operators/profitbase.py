@@ -79,4 +79,20 @@ class ProfitbaseDataFlowOperator(RemoteRunOperator):
                     self.data_flow_id,
                     hold,
                 )
-        return hook.start_data_flow(self.data_flow_id, hold_seconds=hold)
+        self._holding = hold is not None
+        try:
+            return hook.start_data_flow(self.data_flow_id, hold_seconds=hold)
+        finally:
+            self._holding = False
+
+    def on_kill(self) -> None:
+        if getattr(self, "_holding", False):
+            # killed while the held (await=true) start is open: the run id is in the reply to come
+            self.log.warning(
+                "Task killed during the held start of InVision data flow %s (await=true): the data flow "
+                "goes on running in InVision; its run id is unknown, as InVision sends it only in the "
+                "held reply",
+                self.data_flow_id,
+            )
+            return
+        super().on_kill()

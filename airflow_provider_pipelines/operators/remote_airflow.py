@@ -65,6 +65,7 @@ class TriggerRemoteDagRunOperator(RemoteRunOperator):
     template_fields: Sequence[str] = ("remote_dag_id", "conf", "logical_date", "dag_run_id")
     template_fields_renderers = {"conf": "json"}
     hook_class = RemoteAirflowHook
+    reattaches = True
     operator_extra_links = (RemoteDagRunLink(),)
 
     def __init__(

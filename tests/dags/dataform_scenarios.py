@@ -6,7 +6,7 @@ conf keys: ``schedule`` (the sandbox plan key), ``project`` (default 1234),
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow_provider_pipelines.operators.dataform import DataformRunOperator
 from airflow_provider_pipelines.sensors.dataform import DataformRunSensor
@@ -55,4 +55,16 @@ for mode, deferrable in (("poll", False), ("defer", True)):
             timeout=30,
         )
         start >> dag.get_task("watch")
+    globals()[dag.dag_id] = dag
+
+    with DAG(
+        dag_id=f"t_dataform_retry_{mode}",
+        schedule=None,
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        default_args={"retries": 1, "retry_delay": timedelta(seconds=0.5)},
+    ) as dag:
+        DataformRunOperator(
+            task_id="run", project_id="1234", schedule_name="retry", deferrable=deferrable, timeout=15
+        )
     globals()[dag.dag_id] = dag
