@@ -96,3 +96,43 @@ def test_the_provider_registers_the_connection_type_hook_modules_and_link():
     assert hook_class("remote_airflow") is RemoteAirflowHook
     assert RemoteAirflowHook.conn_type == "remote_airflow"
     assert RemoteAirflowHook.default_conn_name == "remote_airflow_default"
+
+
+@pytest.mark.parametrize("rendered", ["None", "", "  "])
+def test_a_dag_run_id_template_that_rendered_to_nothing_falls_back_to_the_task_instances_own(rendered):
+    op = TriggerRemoteDagRunOperator(task_id="t", dag_id="etl", dag_run_id="{{ params.missing }}")
+    op.dag_run_id = rendered  # what rendering left
+    op.validate(rendered=True)
+
+    class _Run:
+        run_id = "manual__2026-12-01"
+
+    run_id = op.remote_run_id({"ti": TaskInstance(), "dag_run": _Run()})
+    assert run_id != rendered.strip() and "manual__2026-12-01" in run_id
+
+
+def test_two_triggers_of_one_dag_within_a_second_do_not_collide_on_the_experimental_api(
+    client, sandbox, monkeypatch
+):
+    import json
+
+    from airflow_provider_pipelines.testing.fakes.remote_airflow import FakeRemoteAirflow
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_REMOTE_EXP_PAIR",
+        json.dumps(
+            {
+                "conn_type": "remote_airflow",
+                "host": sandbox.vendor_url("remote_airflow") + "/expgen",
+                "password": FakeRemoteAirflow.api_key,
+                "extra": {"auth_type": "api_key", "timeout": 2, "backoff": 0.05},
+            }
+        ),
+    )
+    hook = RemoteAirflowHook("remote_exp_pair")
+    first = hook.trigger_dag_run("etl", dag_run_id="pair_a")
+    second = hook.trigger_dag_run("etl", dag_run_id="pair_b")
+    assert {first.run_id, second.run_id} == {"pair_a", "pair_b"}
+    assert len(client.runs("remote_airflow")) == 2
+    posts = [r for r in client.requests("remote_airflow") if r["method"] == "POST"]
+    assert [r["status"] for r in posts] == [200, 200]

@@ -183,6 +183,9 @@ class AirflowAuth(Auth):
         self.conn_id = conn_id
         self.generation = generation
         self._token: str | None = None
+        self._basic = base64.b64encode(f"{self.login}:{self._secret}".encode()).decode()
+        if self.login and self._secret:
+            mask_secret(self._basic)  # the encoded pair is as good as the password
 
     def __repr__(self) -> str:
         return f"AirflowAuth(mode={self.mode!r}, generation={self.generation!r})"
@@ -212,8 +215,7 @@ class AirflowAuth(Auth):
         if self.mode == "api_key":  # Astronomer Software: the key alone, no scheme word
             return {"Authorization": self._secret}
         if self.mode == "basic" or (self.mode == "login" and self.generation is not None):
-            pair = base64.b64encode(f"{self.login}:{self._secret}".encode()).decode()
-            return {"Authorization": f"Basic {pair}"}
+            return {"Authorization": f"Basic {self._basic}"}
         return {}
 
     def needs_renewal(self) -> bool:
@@ -364,6 +366,10 @@ class RemoteAirflowApi(VendorApi):
             body = {"run_id": dag_run_id, "conf": dict(conf)}
             if logical_date is not None:
                 body["execution_date"] = logical_date
+            else:
+                # the API cuts "now" to the second by default: two triggers of one DAG within a
+                # second would then collide on the execution date
+                body["replace_microseconds"] = "false"
             path = f"{_root(generation)}/dags/{quote_segment(dag_id)}/dag_runs"
         return ApiRequest(
             "POST",

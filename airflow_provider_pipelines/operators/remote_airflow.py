@@ -111,12 +111,17 @@ class TriggerRemoteDagRunOperator(RemoteRunOperator):
         if self.check(rendered, self.logical_date):
             normalise_logical_date(self.logical_date)
         if self.dag_run_id is not None and self.check(rendered, self.dag_run_id):
-            check_run_id(self.dag_run_id)
+            if not (rendered and _rendered_blank(self.dag_run_id)):
+                check_run_id(self.dag_run_id)
 
     def remote_run_id(self, context: Any) -> str:
-        """The given ``dag_run_id``, else the one this task instance always uses."""
-        if self.dag_run_id:
-            return self.dag_run_id
+        """The given ``dag_run_id``, else the one this task instance always uses.
+
+        A template that rendered to nothing (``""``, or ``"None"`` from a missing value) is no id:
+        taken literally, every run of this task would re-attach to one remote run named "None".
+        """
+        if not _rendered_blank(self.dag_run_id):
+            return str(self.dag_run_id)
         map_index = getattr(context["ti"], "map_index", None)
         return default_dag_run_id(
             self.dag_id, context["dag_run"].run_id, self.task_id, -1 if map_index is None else int(map_index)
@@ -132,3 +137,8 @@ class TriggerRemoteDagRunOperator(RemoteRunOperator):
         )
         hook.check_paused(run, unpause=self.unpause_if_paused)
         return run
+
+
+def _rendered_blank(value: Any) -> bool:
+    """True for no value, or a template that rendered to nothing ("" or "None")."""
+    return value is None or (isinstance(value, str) and value.strip() in ("", "None"))

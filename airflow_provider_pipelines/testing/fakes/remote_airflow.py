@@ -473,7 +473,11 @@ class FakeRemoteAirflow(FakeVendor):
         if unknown:
             return self.error(gen, 400, f"unexpected keys: {unknown}")
         try:
-            when = _parse_when(body.get("execution_date")) or datetime.now(UTC).replace(microsecond=0)
+            # like Airflow 1.10: the time now, cut to the second unless replace_microseconds is "false"
+            now = datetime.now(UTC)
+            if str(body.get("replace_microseconds", "true")).lower() != "false":
+                now = now.replace(microsecond=0)
+            when = _parse_when(body.get("execution_date")) or now
         except ValueError as exc:
             return self.error(gen, 400, f"Given execution date could not be identified as a date: {exc}")
         run_id = body.get("run_id") or f"manual__{when.isoformat()}"
