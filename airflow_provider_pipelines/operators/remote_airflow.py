@@ -110,9 +110,9 @@ class TriggerRemoteDagRunOperator(RemoteRunOperator):
             check_conf(self.conf)
         if self.check(rendered, self.logical_date):
             normalise_logical_date(self.logical_date)
-        if self.dag_run_id is not None and self.check(rendered, self.dag_run_id):
-            if not (rendered and _rendered_blank(self.dag_run_id)):
-                check_run_id(self.dag_run_id)
+        blank = rendered and _rendered_blank(self.dag_run_id)  # then the default id is used
+        if self.dag_run_id is not None and self.check(rendered, self.dag_run_id) and not blank:
+            check_run_id(self.dag_run_id)
 
     def remote_run_id(self, context: Any) -> str:
         """The given ``dag_run_id``, else the one this task instance always uses.
