@@ -21,6 +21,22 @@ _COMMON_FIELDS: dict[str, Any] = {
         "schema": {"type": ["number", "null"], "minimum": 1},
         "description": "Read timeout of each API request (default 30).",
     },
+    "max_attempts": {
+        "label": "Tries per request",
+        "schema": {"type": ["integer", "null"], "minimum": 1},
+        "description": "How often a failed status read is tried before the wait logs it and goes on "
+        "(default 5). Starts are retried only where the vendor certainly did not act.",
+    },
+    "backoff": {
+        "label": "First retry pause (seconds)",
+        "schema": {"type": ["number", "null"], "minimum": 0},
+        "description": "Pauses grow from this, doubling, with jitter (default 1).",
+    },
+    "backoff_max": {
+        "label": "Longest retry pause (seconds)",
+        "schema": {"type": ["number", "null"], "minimum": 0},
+        "description": "Default 30. A longer Retry-After from the vendor is still honoured.",
+    },
     "verify_ssl": {
         "label": "Verify TLS certificates",
         "schema": {"type": ["boolean", "null"]},
@@ -33,6 +49,7 @@ def _dataform_connection() -> dict[str, Any]:
     return {
         "hook-class-name": f"{_PKG}.hooks.dataform.DataformHook",
         "connection-type": "dataform_web",
+        "hook-name": "Dataform Web",
         "ui-field-behaviour": {
             "hidden-fields": ["schema", "login", "port", "extra"],
             "relabeling": {"host": "API base URL", "password": "API token"},
@@ -41,7 +58,15 @@ def _dataform_connection() -> dict[str, Any]:
                 "password": "5235783003799552|s+N8g...=|1",
             },
         },
-        "conn-fields": _COMMON_FIELDS,
+        "conn-fields": {
+            "project_id": {
+                "label": "Project id (for the connection test)",
+                "schema": {"type": ["string", "null"]},
+                "description": "A project the token may read; the Test button reads a run in it. "
+                "Without it, project 0 is read, which a project-scoped token may be refused.",
+            },
+            **_COMMON_FIELDS,
+        },
     }
 
 
@@ -49,6 +74,7 @@ def _profitbase_connection() -> dict[str, Any]:
     return {
         "hook-class-name": f"{_PKG}.hooks.profitbase.ProfitbaseHook",
         "connection-type": "profitbase_invision",
+        "hook-name": "Profitbase InVision",
         "ui-field-behaviour": {
             "hidden-fields": ["schema", "login", "port", "extra"],
             "relabeling": {"host": "InVision base URL (with its path)", "password": "API key"},
@@ -65,12 +91,13 @@ def _dataops_connection() -> dict[str, Any]:
     return {
         "hook-class-name": f"{_PKG}.hooks.dataops.DataOpsHook",
         "connection-type": "dataops_live",
+        "hook-name": "DataOps.live",
         "ui-field-behaviour": {
             "hidden-fields": ["schema", "login", "port", "extra"],
             "relabeling": {"host": "DataOps.live URL", "password": "Access token"},
             "placeholders": {
                 "host": "https://app.dataops.live",
-                "password": "a personal, project or group access token (glpat-...)",
+                "password": "glpat-Xq3vT9kLm2Ws8Rb1Yc7D",
             },
         },
         "conn-fields": {
@@ -89,6 +116,7 @@ def _remote_airflow_connection() -> dict[str, Any]:
     return {
         "hook-class-name": f"{_PKG}.hooks.remote_airflow.RemoteAirflowHook",
         "connection-type": "remote_airflow",
+        "hook-name": "Remote Airflow",
         "ui-field-behaviour": {
             "hidden-fields": ["schema", "port"],
             "relabeling": {
@@ -97,9 +125,9 @@ def _remote_airflow_connection() -> dict[str, Any]:
                 "password": "Password or API token",
             },
             "placeholders": {
-                "host": "https://airflow.example.com or https://<org>.astronomer.run/<deployment-id>",
-                "login": "leave empty when the password is an API token",
-                "password": "an Astro Deployment API token, a JWT, or the user's password",
+                "host": "https://clq2k8x9f0001.astronomer.run/dxq7z3wn",
+                "login": "admin (leave empty when the password is an API token)",
+                "password": "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9...",
             },
         },
         "conn-fields": {

@@ -32,10 +32,28 @@ def test_airflow_lists_the_provider_its_hooks_and_links(airflow_db):
     providers = {p["package_name"] for p in airflow_cli("providers", "list")}
     assert "airflow-provider-pipelines" in providers
     hooks = {h["connection_type"]: h["class"] for h in airflow_cli("providers", "hooks")}
-    assert hooks["dataform_web"] == "airflow_provider_pipelines.hooks.dataform.DataformHook"
-    assert hooks["profitbase_invision"] == "airflow_provider_pipelines.hooks.profitbase.ProfitbaseHook"
+    for entry in get_provider_info()["connection-types"]:
+        assert hooks[entry["connection-type"]] == entry["hook-class-name"]
     links = {link["extra_link_class_name"] for link in airflow_cli("providers", "links")}
-    assert "airflow_provider_pipelines.links.DataformRunLink" in links
+    assert set(get_provider_info()["extra-links"]) <= links
+    assert len(get_provider_info()["extra-links"]) == 3
+
+
+def test_airflows_providers_manager_builds_every_connection_form_in_this_airflow(airflow_db):
+    """Airflow 3 reads the forms from get_provider_info(); 2.11 from the hooks' classmethods."""
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    behaviours, widgets = manager.field_behaviours, manager.connection_form_widgets
+    for entry in get_provider_info()["connection-types"]:
+        conn_type = entry["connection-type"]
+        declared = entry["ui-field-behaviour"]
+        assert behaviours[conn_type]["relabeling"] == declared["relabeling"]
+        assert set(behaviours[conn_type]["hidden_fields"]) == set(declared["hidden-fields"])
+        for name in entry["conn-fields"]:
+            assert f"extra__{conn_type}__{name}" in widgets, (conn_type, name)
+    assert widgets["extra__dataops_live__trigger_token"].is_sensitive
+    assert not widgets["extra__dataform_web__timeout"].is_sensitive
 
 
 def test_every_declared_module_and_class_imports():

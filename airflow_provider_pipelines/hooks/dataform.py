@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from airflow_provider_pipelines.apis.dataform import DEFAULT_HOST, DataformApi
 from airflow_provider_pipelines.errors import PipelinesError
+from airflow_provider_pipelines.forms import with_connection_form
 from airflow_provider_pipelines.hooks.base import PipelineHook
 from airflow_provider_pipelines.http import ApiRequest
 from airflow_provider_pipelines.runs import RemoteRun, RunState
 
 
+@with_connection_form
 class DataformHook(PipelineHook):
     """Talks to the Dataform Web API v1 through an Airflow connection of type ``dataform_web``.
 

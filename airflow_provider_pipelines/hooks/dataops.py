@@ -24,6 +24,7 @@ from airflow_provider_pipelines.errors import (
     ServerError,
     StartUncertainError,
 )
+from airflow_provider_pipelines.forms import with_connection_form
 from airflow_provider_pipelines.hooks.base import PipelineHook
 from airflow_provider_pipelines.http import Endpoint
 from airflow_provider_pipelines.runs import RemoteRun, RunState
@@ -44,6 +45,7 @@ def may_have_started(exc: PipelinesError) -> bool:
     return isinstance(exc, AmbiguousError | ServerError | StartUncertainError)
 
 
+@with_connection_form
 class DataOpsHook(PipelineHook):
     """Talks to DataOps.live through an Airflow connection of type ``dataops_live``.
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from airflow_provider_pipelines.apis.profitbase import ProfitbaseApi
 from airflow_provider_pipelines.errors import StartUncertainError
+from airflow_provider_pipelines.forms import with_connection_form
 from airflow_provider_pipelines.hooks.base import PipelineHook
 from airflow_provider_pipelines.http import ApiRequest
 from airflow_provider_pipelines.runs import RemoteRun
@@ -13,6 +14,7 @@ from airflow_provider_pipelines.runs import RemoteRun
 _ZERO_GUID = "00000000-0000-0000-0000-000000000000"
 
 
+@with_connection_form
 class ProfitbaseHook(PipelineHook):
     """Talks to InVision's data flow API through a connection of type ``profitbase_invision``.
 

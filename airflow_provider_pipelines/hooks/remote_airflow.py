@@ -24,6 +24,7 @@ from airflow_provider_pipelines.errors import (
     NotFoundError,
     PipelinesError,
 )
+from airflow_provider_pipelines.forms import with_connection_form
 from airflow_provider_pipelines.hooks.base import PipelineHook
 from airflow_provider_pipelines.http import ApiRequest, Endpoint
 from airflow_provider_pipelines.runs import RemoteRun, RunState
@@ -31,6 +32,7 @@ from airflow_provider_pipelines.runs import RemoteRun, RunState
 _IDEMPOTENT_METHODS = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
 
 
+@with_connection_form
 class RemoteAirflowHook(PipelineHook):
     """Talks to another Airflow deployment's REST API through a connection of type ``remote_airflow``.
 
