@@ -538,7 +538,15 @@ class AsyncTransport:
                     request=request,
                     url=url,
                 )
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+        except aiohttp.ClientConnectorError as exc:
+            # the same words as the sync transport's, so a log reads the same from worker and triggerer
+            why = (
+                " (refused)"
+                if isinstance(exc.os_error, ConnectionRefusedError)
+                else f": {type(exc).__name__}"
+            )
+            raise NotSentError(f"{request.what}: could not connect to {url}{why}") from None
+        except aiohttp.ConnectionTimeoutError as exc:
             raise NotSentError(f"{request.what}: could not connect to {url}: {type(exc).__name__}") from None
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise AmbiguousError(f"{request.what}: no response from {url} within {timeout:g}s") from None

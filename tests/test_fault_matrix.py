@@ -7,6 +7,7 @@ outcome" can only be reached by reading the vendor's real final state.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,8 @@ from airflow_provider_pipelines.hooks.profitbase import ProfitbaseHook
 from airflow_provider_pipelines.hooks.remote_airflow import RemoteAirflowHook
 from airflow_provider_pipelines.lifecycle import PollSchedule, Waiter, wait_in_worker
 from airflow_provider_pipelines.runs import RemoteRun, RunState
-from tests.triggering import first_event, make_trigger
+from airflow_provider_pipelines.testing.fakes import FAKES
+from tests.triggering import first_event, make_trigger, rebuilt
 
 FLOW = "2b081248-4963-43b3-ba06-5b7403d58b4d"
 
@@ -90,16 +92,18 @@ def _start(client, vendor: str) -> tuple[PipelineHook, RemoteRun]:
     return hook, start(hook)
 
 
-def _wait(mode: str, hook: PipelineHook, run: RemoteRun) -> tuple[str, RemoteRun | None, str]:
+def _wait(
+    mode: str, hook: PipelineHook, run: RemoteRun, seconds: float = 60
+) -> tuple[str, RemoteRun | None, str]:
     """("finished" | "error" | "timeout", last run, message) in either waiting mode."""
     if mode == "deferred":
-        event = first_event(make_trigger(run, hook.conn_id, seconds=60, poll=0.3), limit=90)
+        event = first_event(make_trigger(run, hook.conn_id, seconds=seconds, poll=0.3), limit=90)
         return event.status, event.run, event.message
     now = datetime.now(UTC)
     waiter = Waiter(
         hook.api.display_name,
         PollSchedule(0.3),
-        now + timedelta(seconds=60),
+        now + timedelta(seconds=seconds),
         now,
         logging.getLogger("matrix"),
     )
@@ -144,3 +148,56 @@ def test_auth_and_non_json_answers_end_the_wait_at_once_with_a_clear_error(clien
     faulted = [r for r in client.requests(vendor) if r["fault"]]
     # no retry storm: one refused read (a remote Airflow's token auth may renew its token once)
     assert 1 <= len(faulted) <= 2
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+def test_connection_refused_for_a_while_ends_with_the_true_outcome(client, vendor, mode, capfd, caplog):
+    hook, run = _start(client, vendor)
+    client.outage(2.0)  # the vendor's host refuses every connection for 2 s, kept-alive ones closed
+    status, final, message = _wait(mode, hook, run)
+    assert (status, message) == ("finished", "")
+    assert final is not None and final.state is RunState.FAILED
+    assert "refused" in "".join(capfd.readouterr()) + caplog.text  # the retries said why
+    down = next(r["t"] for r in client.requests() if r["vendor"] == "_outage")
+    reads = [r["t"] for r in client.requests(vendor) if r["method"] == "GET"]
+    assert not [t for t in reads if down < t < down + 1.9], "nothing got through while it was down"
+    assert [t for t in reads if t >= down + 1.9], "reads came back after it"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+def test_an_unknown_status_word_is_never_success_and_waits_until_the_deadline(
+    client, vendor, mode, capfd, caplog
+):
+    hook_cls, key, _, start, _ = VENDORS[vendor]
+    running = next(f.running_word for f in FAKES if f.name == vendor)
+    client.plan(vendor, key, phases=[(running, 0.3)], final="Quarantined_By_Ops")
+    hook = hook_cls()
+    status, last, _ = _wait(mode, hook, start(hook), seconds=3)
+    assert status == "timeout"
+    assert last is not None and last.state is RunState.UNKNOWN and last.vendor_status == "Quarantined_By_Ops"
+    text = "".join(capfd.readouterr()) + caplog.text
+    assert "'Quarantined_By_Ops', which this provider does not know" in text
+
+
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+def test_a_trigger_rebuilt_after_a_triggerer_restart_carries_on_and_starts_nothing(client, vendor):
+    hook, run = _start(client, vendor)
+    trigger = make_trigger(run, hook.conn_id, seconds=60, poll=0.2)
+    posts = len([r for r in client.requests(vendor) if r["method"] == "POST"])
+
+    async def poll_then_die() -> None:
+        task = asyncio.ensure_future(trigger.run().__anext__())
+        await asyncio.sleep(0.5)  # the triggerer goes away mid-wait
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(poll_then_die())
+    reads_before = len([r for r in client.requests(vendor) if r["method"] == "GET"])
+    event = first_event(rebuilt(trigger), limit=60)
+    assert event.status == "finished" and event.run is not None and event.run.state is RunState.FAILED
+    assert event.run.run_id == run.run_id
+    assert len([r for r in client.requests(vendor) if r["method"] == "POST"]) == posts
+    assert len([r for r in client.requests(vendor) if r["method"] == "GET"]) > reads_before

@@ -177,6 +177,8 @@ class Sandbox:
         self._ready = threading.Event()
         self._stopped = threading.Event()
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite
+        self._outages: set[asyncio.Task[None]] = set()
         self._error: BaseException | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -247,6 +249,7 @@ class Sandbox:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, backlog=4096)
         await site.start()
+        self._site = site
         server = getattr(site, "_server", None)
         if server is not None and server.sockets:
             self.port = server.sockets[0].getsockname()[1]
@@ -342,6 +345,7 @@ class Sandbox:
         app.router.add_get(ADMIN + "/requests", self._admin_requests)
         app.router.add_get(ADMIN + "/runs/{vendor}", self._admin_runs)
         app.router.add_get(ADMIN + "/health", self._admin_health)
+        app.router.add_post(ADMIN + "/outage", self._admin_outage)
 
     async def _admin_reset(self, request: web.Request) -> web.Response:
         self.plans.clear()
@@ -383,6 +387,31 @@ class Sandbox:
         if fake is None:
             return web.json_response({"error": "unknown vendor"}, status=404)
         return web.json_response(fake.summary())
+
+    async def _admin_outage(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        seconds = data.get("seconds")
+        if not isinstance(seconds, int | float) or not 0 < seconds <= 60:
+            return web.json_response({"error": "seconds must be a number in (0, 60]"}, status=400)
+        task = asyncio.get_running_loop().create_task(self._outage(float(seconds)))
+        self._outages.add(task)
+        task.add_done_callback(self._outages.discard)
+        return web.json_response({"ok": True})
+
+    async def _outage(self, seconds: float) -> None:
+        """Refuse every connection for ``seconds``: the listening socket closes, and so does every
+        open connection (kept-alive ones too), as when a vendor's host goes down and comes back."""
+        await asyncio.sleep(0.05)  # the admin call's own answer goes out first
+        assert self._runner is not None
+        await self._site.stop()
+        for handler in self._runner.server.connections if self._runner.server else []:
+            if handler.transport is not None:
+                handler.transport.abort()
+        entry = {"t": time.time(), "method": "-", "path": "-", "vendor": "_outage", "status": None}
+        self.log.append({**entry, "fault": "outage", "peer": None})
+        await asyncio.sleep(seconds)
+        self._site = web.TCPSite(self._runner, self.host, self.port, backlog=4096, reuse_address=True)
+        await self._site.start()
 
     async def _admin_health(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "vendors": {n: f.prefix for n, f in self.fakes.items()}})
@@ -466,6 +495,12 @@ class SandboxClient:
                 "times": times,
             },
         )
+
+    def outage(self, seconds: float) -> None:
+        """Refuse every connection for ``seconds`` (closing the open ones), starting right away.
+
+        The admin plane is down too meanwhile: wait for it to pass before the next call."""
+        self._call("POST", "/outage", {"seconds": seconds})
 
     def requests(self, vendor: str | None = None) -> list[dict[str, Any]]:
         """The requests the fakes received (admin calls excluded)."""
