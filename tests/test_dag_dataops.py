@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_pipelines.apis.dataops import MARKER_VARIABLE
+from airflow_provider_pipelines.params.dataops import MARKER_VARIABLE
 from tests.dagrun import run_dag
 
 MODES = ["poll", "defer"]

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from airflow_provider_pipelines.apis.dataops import MARKER_VARIABLE
 from airflow_provider_pipelines.errors import (
     AuthError,
     ClientError,
@@ -21,6 +20,7 @@ from airflow_provider_pipelines.errors import (
 )
 from airflow_provider_pipelines.hooks.dataops import DataOpsHook
 from airflow_provider_pipelines.operators.dataops import DataOpsPipelineOperator
+from airflow_provider_pipelines.params.dataops import MARKER_VARIABLE
 from airflow_provider_pipelines.runs import RunState
 from airflow_provider_pipelines.testing.fakes.dataops import FakeDataOps
 

@@ -9,22 +9,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from airflow_provider_pipelines import get_provider_info
-from airflow_provider_pipelines.apis.dataops import (
-    MARKER_VARIABLE,
-    STATUSES,
-    DataOpsApi,
-    api_base_url,
-    check_project,
-    check_variables,
-    marker_for,
-    tail_of_trace,
-)
+from airflow_provider_pipelines.apis.dataops import STATUSES, DataOpsApi, api_base_url, tail_of_trace
 from airflow_provider_pipelines.errors import ConfigurationError, PipelinesError, ResponseFormatError
 from airflow_provider_pipelines.hooks import hook_class
 from airflow_provider_pipelines.hooks.dataops import DataOpsHook, may_have_started
 from airflow_provider_pipelines.http import ApiRequest, ApiResponse
 from airflow_provider_pipelines.lifecycle import PollSchedule, RunEvent, Waiter
 from airflow_provider_pipelines.operators.dataops import DataOpsPipelineOperator
+from airflow_provider_pipelines.params.dataops import (
+    MARKER_VARIABLE,
+    check_project,
+    check_variables,
+    marker_for,
+)
 from airflow_provider_pipelines.runs import RemoteRun, RunState
 from airflow_provider_pipelines.sensors.dataops import DataOpsPipelineSensor
 

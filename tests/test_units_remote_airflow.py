@@ -10,20 +10,22 @@ import pytest
 
 from airflow_provider_pipelines.apis.remote_airflow import (
     EXPERIMENTAL,
-    RUN_ID_PATTERN,
     STATUSES,
     V1,
     V2,
     AirflowAuth,
     RemoteAirflowApi,
-    check_conf,
-    check_run_id,
-    default_dag_run_id,
     generation_from_extra,
-    normalise_logical_date,
 )
 from airflow_provider_pipelines.errors import ConfigurationError, NotFoundError, ResponseFormatError
 from airflow_provider_pipelines.http import ApiRequest, ApiResponse, Endpoint
+from airflow_provider_pipelines.params.remote_airflow import (
+    RUN_ID_PATTERN,
+    check_conf,
+    check_run_id,
+    default_dag_run_id,
+    normalise_logical_date,
+)
 from airflow_provider_pipelines.runs import RunState
 
 API = RemoteAirflowApi()

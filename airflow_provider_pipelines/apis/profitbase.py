@@ -9,7 +9,6 @@ no cancel, no run list and no web link to a run.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from airflow_provider_pipelines.apis.base import VendorApi, field_of
@@ -27,7 +26,6 @@ STATUSES = StatusTable(
     case_sensitive=False,
 )
 
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 _START_500 = (
     "InVision answers 500 for every error, including ones after the data flow started, so a "

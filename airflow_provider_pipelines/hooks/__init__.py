@@ -27,3 +27,21 @@ def hook_class(vendor: str) -> type[PipelineHook]:
     module, _, name = path.rpartition(".")
     cls: type[PipelineHook] = getattr(importlib.import_module(module), name)
     return cls
+
+
+class VendorHook:
+    """A class attribute that is a vendor's hook class, imported on first use.
+
+    Operator and sensor modules name their hook this way (``hook_class =
+    VendorHook("dataform")``), so that a DAG file importing them does not import
+    the hook, the HTTP layer or the vendor's API module: Airflow parses DAG files
+    constantly, and those imports are paid only when a task runs.
+    """
+
+    def __init__(self, vendor: str) -> None:
+        if vendor not in HOOKS:
+            raise ValueError(f"unknown vendor {vendor!r}; known: {sorted(HOOKS)}")
+        self.vendor = vendor
+
+    def __get__(self, instance: object, owner: type | None = None) -> type[PipelineHook]:
+        return hook_class(self.vendor)

@@ -10,7 +10,6 @@ from airflow_provider_pipelines._compat import mask_secret
 from airflow_provider_pipelines.apis.dataops import (
     ATTACHABLE_STATUSES,
     DEFAULT_HOST,
-    MARKER_VARIABLE,
     DataOpsApi,
     Job,
     api_base_url,
@@ -27,6 +26,7 @@ from airflow_provider_pipelines.errors import (
 from airflow_provider_pipelines.forms import with_connection_form
 from airflow_provider_pipelines.hooks.base import PipelineHook
 from airflow_provider_pipelines.http import Endpoint
+from airflow_provider_pipelines.params.dataops import MARKER_VARIABLE
 from airflow_provider_pipelines.runs import RemoteRun, RunState
 
 #: extras that may hold the pipeline trigger token (the second is Airflow 2's form-widget spelling)

@@ -12,8 +12,6 @@ from airflow_provider_pipelines.apis.remote_airflow import (
     GENERATIONS,
     AirflowAuth,
     RemoteAirflowApi,
-    check_conf,
-    check_run_id,
     generation_from_extra,
 )
 from airflow_provider_pipelines.errors import (
@@ -27,6 +25,7 @@ from airflow_provider_pipelines.errors import (
 from airflow_provider_pipelines.forms import with_connection_form
 from airflow_provider_pipelines.hooks.base import PipelineHook
 from airflow_provider_pipelines.http import ApiRequest, Endpoint
+from airflow_provider_pipelines.params.remote_airflow import check_conf, check_run_id
 from airflow_provider_pipelines.runs import RemoteRun, RunState
 
 _IDEMPOTENT_METHODS = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}

@@ -8,25 +8,20 @@ and error reporting live here and in :mod:`airflow_provider_pipelines.lifecycle`
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_pipelines._compat import BaseOperator, default_deferrable
 from airflow_provider_pipelines.errors import PipelinesError
-from airflow_provider_pipelines.hooks.base import PipelineHook
-from airflow_provider_pipelines.lifecycle import (
-    SUCCESS_ONLY,
-    PollSchedule,
-    Waiter,
-    complete_from_event,
-    conclude,
-    handle_blocked,
-    handle_deadline,
-    utcnow,
-    wait_in_worker,
-)
 from airflow_provider_pipelines.links import RUN_ID_KEY, RUN_URL_KEY
-from airflow_provider_pipelines.runs import RemoteRun, RunState
 from airflow_provider_pipelines.validation import is_template, require_bool, require_seconds
+
+if TYPE_CHECKING:
+    from airflow_provider_pipelines.hooks import VendorHook
+    from airflow_provider_pipelines.hooks.base import PipelineHook
+    from airflow_provider_pipelines.runs import RemoteRun, RunState
+
+# The lifecycle, the hooks and the HTTP layer are imported inside the methods that use them, when
+# a task runs: a DAG file that imports an operator module pays only for the operator's own code.
 
 DEFAULT_POLL_INTERVAL = 300.0
 DEFAULT_TIMEOUT = timedelta(hours=24)
@@ -50,10 +45,8 @@ class RemoteRunOperator(BaseOperator):
         where the vendor can cancel.
     """
 
-    hook_class: ClassVar[type[PipelineHook]]
+    hook_class: ClassVar[VendorHook]
     ui_color = "#e8f4fd"
-    #: the final run states this task counts as success; a vendor operator may widen it on request
-    success_states: frozenset[RunState] = SUCCESS_ONLY
     #: seconds a run may wait for a person (BLOCKED) before the task fails; None: until ``timeout``
     blocked_grace: float | None = None
     #: True where a retried task finds the run an earlier try started (a marker, a fixed run id)
@@ -101,10 +94,28 @@ class RemoteRunOperator(BaseOperator):
         """True when a value is to be validated now (always after rendering, else if not templated)."""
         return rendered or not is_template(value)
 
+    @property
+    def success_states(self) -> frozenset[RunState]:
+        """The final run states this task counts as success: ``SUCCESS`` only, unless a vendor
+        operator widens it on request (a skipped DataOps.live pipeline, say)."""
+        from airflow_provider_pipelines.lifecycle import SUCCESS_ONLY
+
+        return SUCCESS_ONLY
+
     def get_hook(self) -> PipelineHook:
         return self.hook_class(self.conn_id)
 
     def execute(self, context: Any) -> str:
+        from airflow_provider_pipelines.lifecycle import (
+            PollSchedule,
+            Waiter,
+            conclude,
+            handle_blocked,
+            handle_deadline,
+            utcnow,
+            wait_in_worker,
+        )
+
         self.validate(rendered=True)
         hook = self.get_hook()
         self.say_what_a_retry_does(context)
@@ -162,6 +173,7 @@ class RemoteRunOperator(BaseOperator):
         )
 
     def defer_wait(self, run: RemoteRun, started_at: Any, deadline: Any) -> None:
+        from airflow_provider_pipelines.lifecycle import utcnow
         from airflow_provider_pipelines.triggers.runs import RemoteRunTrigger
 
         self.defer(
@@ -183,6 +195,8 @@ class RemoteRunOperator(BaseOperator):
 
     def execute_complete(self, context: Any, event: Any = None) -> str:
         """Resume after the trigger fired: success only on an explicit, well-formed success event."""
+        from airflow_provider_pipelines.lifecycle import complete_from_event
+
         hook = self.get_hook()
         return complete_from_event(
             hook,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_pipelines.hooks.base import PipelineHook
-from airflow_provider_pipelines.hooks.dataform import DataformHook
+from airflow_provider_pipelines.hooks import VendorHook
 from airflow_provider_pipelines.links import DataformRunLink
 from airflow_provider_pipelines.operators.base import RemoteRunOperator
-from airflow_provider_pipelines.runs import RemoteRun
 from airflow_provider_pipelines.validation import require_str, require_str_list
+
+if TYPE_CHECKING:
+    from airflow_provider_pipelines.hooks.base import PipelineHook
+    from airflow_provider_pipelines.runs import RemoteRun
 
 
 class DataformRunOperator(RemoteRunOperator):
@@ -36,7 +38,7 @@ class DataformRunOperator(RemoteRunOperator):
     """
 
     template_fields: Sequence[str] = ("project_id", "schedule_name", "environment_name", "tags")
-    hook_class = DataformHook
+    hook_class = VendorHook("dataform")
     operator_extra_links = (DataformRunLink(),)
 
     def __init__(
@@ -46,7 +48,7 @@ class DataformRunOperator(RemoteRunOperator):
         schedule_name: str | None = None,
         environment_name: str | None = None,
         tags: list[str] | None = None,
-        dataform_conn_id: str = DataformHook.default_conn_name,
+        dataform_conn_id: str = "dataform_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(conn_id=dataform_conn_id, **kwargs)
@@ -68,6 +70,8 @@ class DataformRunOperator(RemoteRunOperator):
             require_str_list("tags", self.tags)
 
     def start(self, hook: PipelineHook, context: Any) -> RemoteRun:
+        from airflow_provider_pipelines.hooks.dataform import DataformHook
+
         assert isinstance(hook, DataformHook)
         return hook.start_run(
             self.project_id,

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_pipelines.apis.dataops import (
+from airflow_provider_pipelines.hooks import VendorHook
+from airflow_provider_pipelines.links import DataOpsPipelineLink
+from airflow_provider_pipelines.operators.base import RemoteRunOperator
+from airflow_provider_pipelines.params.dataops import (
     MARKER_VARIABLE,
     check_project,
     check_variables,
     id_text,
     marker_for,
 )
-from airflow_provider_pipelines.hooks.base import PipelineHook
-from airflow_provider_pipelines.hooks.dataops import DataOpsHook
-from airflow_provider_pipelines.lifecycle import SUCCESS_ONLY
-from airflow_provider_pipelines.links import DataOpsPipelineLink
-from airflow_provider_pipelines.operators.base import RemoteRunOperator
-from airflow_provider_pipelines.runs import RemoteRun, RunState
 from airflow_provider_pipelines.validation import require_bool, require_seconds, require_str
+
+if TYPE_CHECKING:
+    from airflow_provider_pipelines.hooks.base import PipelineHook
+    from airflow_provider_pipelines.runs import RemoteRun, RunState
 
 DEFAULT_MANUAL_GRACE = timedelta(hours=1)
 
@@ -66,7 +67,7 @@ class DataOpsPipelineOperator(RemoteRunOperator):
 
     template_fields: Sequence[str] = ("project", "ref", "pipeline_file", "variables")
     template_fields_renderers = {"variables": "json"}
-    hook_class = DataOpsHook
+    hook_class = VendorHook("dataops")
     reattaches = True
     operator_extra_links = (DataOpsPipelineLink(),)
 
@@ -77,7 +78,7 @@ class DataOpsPipelineOperator(RemoteRunOperator):
         ref: str = "main",
         pipeline_file: str | None = None,
         variables: dict[str, str] | None = None,
-        dataops_conn_id: str = DataOpsHook.default_conn_name,
+        dataops_conn_id: str = "dataops_default",
         manual_grace: float | timedelta | None = DEFAULT_MANUAL_GRACE,
         skipped_is_success: bool = False,
         **kwargs: Any,
@@ -91,8 +92,15 @@ class DataOpsPipelineOperator(RemoteRunOperator):
         self.manual_grace = require_seconds("manual_grace", manual_grace, optional=True)
         self.blocked_grace = self.manual_grace
         self.skipped_is_success = require_bool("skipped_is_success", skipped_is_success)
-        self.success_states = SUCCESS_ONLY | {RunState.SKIPPED} if skipped_is_success else SUCCESS_ONLY
         self.validate(rendered=False)
+
+    @property
+    def success_states(self) -> frozenset[RunState]:
+        """``success``, and ``skipped`` too when ``skipped_is_success``."""
+        from airflow_provider_pipelines.lifecycle import SUCCESS_ONLY
+        from airflow_provider_pipelines.runs import RunState
+
+        return SUCCESS_ONLY | {RunState.SKIPPED} if self.skipped_is_success else SUCCESS_ONLY
 
     def validate(self, rendered: bool) -> None:
         if self.check(rendered, self.project):
@@ -106,6 +114,8 @@ class DataOpsPipelineOperator(RemoteRunOperator):
             check_variables(self.variables, pipeline_file)
 
     def start(self, hook: PipelineHook, context: Any) -> RemoteRun:
+        from airflow_provider_pipelines.hooks.dataops import DataOpsHook
+
         assert isinstance(hook, DataOpsHook)
         ti = context["ti"]
         marker = marker_for(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_pipelines.apis.profitbase import GUID
-from airflow_provider_pipelines.hooks.base import PipelineHook
-from airflow_provider_pipelines.hooks.profitbase import ProfitbaseHook
+from airflow_provider_pipelines.hooks import VendorHook
 from airflow_provider_pipelines.operators.base import RemoteRunOperator
-from airflow_provider_pipelines.runs import RemoteRun
+from airflow_provider_pipelines.params.profitbase import GUID
 from airflow_provider_pipelines.validation import require_bool, require_str
+
+if TYPE_CHECKING:
+    from airflow_provider_pipelines.hooks.base import PipelineHook
+    from airflow_provider_pipelines.runs import RemoteRun
 
 
 class ProfitbaseDataFlowOperator(RemoteRunOperator):
@@ -40,13 +42,13 @@ class ProfitbaseDataFlowOperator(RemoteRunOperator):
     """
 
     template_fields: Sequence[str] = ("data_flow_id",)
-    hook_class = ProfitbaseHook
+    hook_class = VendorHook("profitbase")
 
     def __init__(
         self,
         *,
         data_flow_id: str,
-        profitbase_conn_id: str = ProfitbaseHook.default_conn_name,
+        profitbase_conn_id: str = "profitbase_default",
         use_await: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -67,6 +69,8 @@ class ProfitbaseDataFlowOperator(RemoteRunOperator):
                 )
 
     def start(self, hook: PipelineHook, context: Any) -> RemoteRun:
+        from airflow_provider_pipelines.hooks.profitbase import ProfitbaseHook
+
         assert isinstance(hook, ProfitbaseHook)
         hold = None
         if self.use_await and self.wait_for_completion:

@@ -4,24 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_pipelines.apis.remote_airflow import (
-    check_conf,
-    check_run_id,
-    default_dag_run_id,
-    normalise_logical_date,
-)
-from airflow_provider_pipelines.hooks.base import PipelineHook
-from airflow_provider_pipelines.hooks.remote_airflow import RemoteAirflowHook
+from airflow_provider_pipelines.hooks import VendorHook
 from airflow_provider_pipelines.links import RemoteDagRunLink
 from airflow_provider_pipelines.operators.base import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_TIMEOUT,
     RemoteRunOperator,
 )
-from airflow_provider_pipelines.runs import RemoteRun
+from airflow_provider_pipelines.params.remote_airflow import (
+    check_conf,
+    check_run_id,
+    default_dag_run_id,
+    normalise_logical_date,
+)
 from airflow_provider_pipelines.validation import require_bool, require_str
+
+if TYPE_CHECKING:
+    from airflow_provider_pipelines.hooks.base import PipelineHook
+    from airflow_provider_pipelines.runs import RemoteRun
 
 
 class TriggerRemoteDagRunOperator(RemoteRunOperator):
@@ -64,7 +66,7 @@ class TriggerRemoteDagRunOperator(RemoteRunOperator):
 
     template_fields: Sequence[str] = ("remote_dag_id", "conf", "logical_date", "dag_run_id")
     template_fields_renderers = {"conf": "json"}
-    hook_class = RemoteAirflowHook
+    hook_class = VendorHook("remote_airflow")
     reattaches = True
     operator_extra_links = (RemoteDagRunLink(),)
 
@@ -75,7 +77,7 @@ class TriggerRemoteDagRunOperator(RemoteRunOperator):
         conf: dict[str, Any] | None = None,
         logical_date: str | datetime | None = None,
         dag_run_id: str | None = None,
-        remote_airflow_conn_id: str = RemoteAirflowHook.default_conn_name,
+        remote_airflow_conn_id: str = "remote_airflow_default",
         wait_for_completion: bool = True,
         deferrable: bool | None = None,
         poll_interval: float | timedelta = DEFAULT_POLL_INTERVAL,
@@ -128,6 +130,8 @@ class TriggerRemoteDagRunOperator(RemoteRunOperator):
         )
 
     def start(self, hook: PipelineHook, context: Any) -> RemoteRun:
+        from airflow_provider_pipelines.hooks.remote_airflow import RemoteAirflowHook
+
         assert isinstance(hook, RemoteAirflowHook)
         run = hook.trigger_dag_run(
             self.remote_dag_id,

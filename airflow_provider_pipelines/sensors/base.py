@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_pipelines._compat import BaseSensorOperator, default_deferrable
-from airflow_provider_pipelines.hooks.base import PipelineHook
-from airflow_provider_pipelines.lifecycle import (
-    SUCCESS_ONLY,
-    TRANSIENT_ERRORS,
-    complete_from_event,
-    conclude,
-    deadline_from,
-    utcnow,
-)
-from airflow_provider_pipelines.runs import RemoteRun, RunState
 from airflow_provider_pipelines.validation import is_template, require_bool, require_seconds, require_str
+
+if TYPE_CHECKING:
+    from airflow_provider_pipelines.hooks import VendorHook
+    from airflow_provider_pipelines.hooks.base import PipelineHook
+    from airflow_provider_pipelines.runs import RemoteRun, RunState
+
+# As in operators/base.py: the lifecycle, hooks and HTTP layer load when the sensor runs, not when
+# a DAG file imports it.
 
 
 class RemoteRunSensor(BaseSensorOperator):
@@ -31,9 +29,7 @@ class RemoteRunSensor(BaseSensorOperator):
     :param poll_interval: seconds between status reads when poking; the longest pause when deferred.
     """
 
-    hook_class: ClassVar[type[PipelineHook]]
-    #: the final run states this sensor counts as success; a vendor sensor may widen it on request
-    success_states: frozenset[RunState] = SUCCESS_ONLY
+    hook_class: ClassVar[VendorHook]
 
     def __init__(
         self,
@@ -70,10 +66,19 @@ class RemoteRunSensor(BaseSensorOperator):
     def check(rendered: bool, value: Any) -> bool:
         return rendered or not is_template(value)
 
+    @property
+    def success_states(self) -> frozenset[RunState]:
+        """The final run states this sensor counts as success (``SUCCESS`` unless widened)."""
+        from airflow_provider_pipelines.lifecycle import SUCCESS_ONLY
+
+        return SUCCESS_ONLY
+
     def get_hook(self) -> PipelineHook:
         return self.hook_class(self.conn_id)
 
     def _read(self, hook: PipelineHook) -> RemoteRun | None:
+        from airflow_provider_pipelines.lifecycle import TRANSIENT_ERRORS
+
         try:
             return hook.get_run(self.ref())
         except TRANSIENT_ERRORS as exc:
@@ -81,6 +86,9 @@ class RemoteRunSensor(BaseSensorOperator):
             return None
 
     def poke(self, context: Any) -> bool:
+        from airflow_provider_pipelines.lifecycle import conclude
+        from airflow_provider_pipelines.runs import RunState
+
         self.validate(rendered=True)
         hook = self.get_hook()
         run = self._read(hook)
@@ -98,6 +106,8 @@ class RemoteRunSensor(BaseSensorOperator):
         return True
 
     def execute(self, context: Any) -> Any:
+        from airflow_provider_pipelines.lifecycle import conclude, deadline_from, utcnow
+
         if not self.deferrable:
             return super().execute(context)
         self.validate(rendered=True)
@@ -126,6 +136,8 @@ class RemoteRunSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Any, event: Any = None) -> str:
         """Resume after the trigger fired: success only on an explicit, well-formed success event."""
+        from airflow_provider_pipelines.lifecycle import complete_from_event
+
         return complete_from_event(
             self.get_hook(), event, cancel=False, logger=self.log, success_states=self.success_states
         )

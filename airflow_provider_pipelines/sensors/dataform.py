@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_pipelines.hooks.dataform import DataformHook
+from airflow_provider_pipelines.hooks import VendorHook
 from airflow_provider_pipelines.sensors.base import RemoteRunSensor
 
 
@@ -20,14 +20,14 @@ class DataformRunSensor(RemoteRunSensor):
     """
 
     template_fields: Sequence[str] = ("project_id", "run_id")
-    hook_class = DataformHook
+    hook_class = VendorHook("dataform")
 
     def __init__(
         self,
         *,
         project_id: str,
         run_id: str,
-        dataform_conn_id: str = DataformHook.default_conn_name,
+        dataform_conn_id: str = "dataform_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(conn_id=dataform_conn_id, **kwargs)

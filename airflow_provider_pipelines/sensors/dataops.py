@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_pipelines.apis.dataops import check_project, id_text
 from airflow_provider_pipelines.errors import ConfigurationError
-from airflow_provider_pipelines.hooks.dataops import DataOpsHook
-from airflow_provider_pipelines.lifecycle import SUCCESS_ONLY
-from airflow_provider_pipelines.runs import RunState
+from airflow_provider_pipelines.hooks import VendorHook
+from airflow_provider_pipelines.params.dataops import check_project, id_text
 from airflow_provider_pipelines.sensors.base import RemoteRunSensor
 from airflow_provider_pipelines.validation import require_bool
+
+if TYPE_CHECKING:
+    from airflow_provider_pipelines.runs import RunState
 
 
 class DataOpsPipelineSensor(RemoteRunSensor):
@@ -31,14 +32,14 @@ class DataOpsPipelineSensor(RemoteRunSensor):
     """
 
     template_fields: Sequence[str] = ("project", "pipeline_id")
-    hook_class = DataOpsHook
+    hook_class = VendorHook("dataops")
 
     def __init__(
         self,
         *,
         project: str | int,
         pipeline_id: str | int,
-        dataops_conn_id: str = DataOpsHook.default_conn_name,
+        dataops_conn_id: str = "dataops_default",
         skipped_is_success: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -47,8 +48,15 @@ class DataOpsPipelineSensor(RemoteRunSensor):
         self.pipeline_id = id_text(pipeline_id)
         self.dataops_conn_id = dataops_conn_id
         self.skipped_is_success = require_bool("skipped_is_success", skipped_is_success)
-        self.success_states = SUCCESS_ONLY | {RunState.SKIPPED} if skipped_is_success else SUCCESS_ONLY
         self.validate(rendered=False)
+
+    @property
+    def success_states(self) -> frozenset[RunState]:
+        """``success``, and ``skipped`` too when ``skipped_is_success``."""
+        from airflow_provider_pipelines.lifecycle import SUCCESS_ONLY
+        from airflow_provider_pipelines.runs import RunState
+
+        return SUCCESS_ONLY | {RunState.SKIPPED} if self.skipped_is_success else SUCCESS_ONLY
 
     def validate(self, rendered: bool) -> None:
         if self.check(rendered, self.project):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_pipelines.hooks.profitbase import ProfitbaseHook
+from airflow_provider_pipelines.hooks import VendorHook
 from airflow_provider_pipelines.sensors.base import RemoteRunSensor
 
 
@@ -20,14 +20,14 @@ class ProfitbaseDataFlowSensor(RemoteRunSensor):
     """
 
     template_fields: Sequence[str] = ("data_flow_id", "run_id")
-    hook_class = ProfitbaseHook
+    hook_class = VendorHook("profitbase")
 
     def __init__(
         self,
         *,
         data_flow_id: str,
         run_id: str,
-        profitbase_conn_id: str = ProfitbaseHook.default_conn_name,
+        profitbase_conn_id: str = "profitbase_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(conn_id=profitbase_conn_id, **kwargs)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_pipelines.apis.remote_airflow import check_run_id
-from airflow_provider_pipelines.hooks.remote_airflow import RemoteAirflowHook
+from airflow_provider_pipelines.hooks import VendorHook
+from airflow_provider_pipelines.params.remote_airflow import check_run_id
 from airflow_provider_pipelines.sensors.base import RemoteRunSensor
 from airflow_provider_pipelines.validation import require_str
+
+if TYPE_CHECKING:
+    from airflow_provider_pipelines.hooks.remote_airflow import RemoteAirflowHook
 
 
 class RemoteDagRunSensor(RemoteRunSensor):
@@ -25,14 +28,14 @@ class RemoteDagRunSensor(RemoteRunSensor):
     """
 
     template_fields: Sequence[str] = ("remote_dag_id", "dag_run_id")
-    hook_class = RemoteAirflowHook
+    hook_class = VendorHook("remote_airflow")
 
     def __init__(
         self,
         *,
         dag_id: str,
         dag_run_id: str,
-        remote_airflow_conn_id: str = RemoteAirflowHook.default_conn_name,
+        remote_airflow_conn_id: str = "remote_airflow_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(conn_id=remote_airflow_conn_id, **kwargs)
@@ -51,6 +54,8 @@ class RemoteDagRunSensor(RemoteRunSensor):
     def get_hook(self) -> RemoteAirflowHook:
         # one hook for all pokes: the API generation is probed and a login token fetched once
         if self._hook is None:
+            from airflow_provider_pipelines.hooks.remote_airflow import RemoteAirflowHook
+
             self._hook = RemoteAirflowHook(self.conn_id)
         return self._hook
 
