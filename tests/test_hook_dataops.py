@@ -20,7 +20,7 @@ from airflow_provider_pipelines.errors import (
 )
 from airflow_provider_pipelines.hooks.dataops import DataOpsHook
 from airflow_provider_pipelines.operators.dataops import DataOpsPipelineOperator
-from airflow_provider_pipelines.params.dataops import MARKER_VARIABLE
+from airflow_provider_pipelines.params.dataops import ATTEMPT_VARIABLE, MARKER_VARIABLE
 from airflow_provider_pipelines.runs import RunState
 from airflow_provider_pipelines.testing.fakes.dataops import FakeDataOps
 
@@ -82,11 +82,10 @@ def test_access_token_start_sends_json_variables_and_the_header_token_only(clien
     assert run.url and run.url.endswith(f"/{PATH}/-/pipelines/{run.run_id}")
     assert run.ref == {"project": PATH, "pipeline_id": run.run_id}
     assert pipeline["data"]["source"] == "api"
-    assert pipeline["data"]["variables"] == {
-        "FORCE_INGESTION": "1",
-        "_PIPELINE_FILE_NAME": "full-ci.yml",
-        MARKER_VARIABLE: "af-test",
-    }
+    sent = dict(pipeline["data"]["variables"])
+    # each start request carries a value of its own too: a lost answer finds its pipeline by it
+    assert len(sent.pop(ATTEMPT_VARIABLE)) == 16
+    assert sent == {"FORCE_INGESTION": "1", "_PIPELINE_FILE_NAME": "full-ci.yml", MARKER_VARIABLE: "af-test"}
     # one request: the start's answer is the pipeline, so no read is needed for the link
     assert [r["path"] for r in client.requests(VENDOR)] == [f"/dataops/api/v4/projects/{ENCODED}/pipeline"]
 
@@ -96,7 +95,8 @@ def test_trigger_token_start_sends_form_fields_and_never_puts_the_token_in_a_url
     run = start(hook, project=PUBLIC, DATAOPS_DEBUG="1")
     [pipeline] = client.runs(VENDOR)
     assert pipeline["data"]["source"] == "trigger" and run.run_id == pipeline["run_id"]
-    assert pipeline["data"]["variables"] == {"DATAOPS_DEBUG": "1", MARKER_VARIABLE: "af-test"}
+    sent = dict(pipeline["data"]["variables"])
+    assert sent.pop(ATTEMPT_VARIABLE) and sent == {"DATAOPS_DEBUG": "1", MARKER_VARIABLE: "af-test"}
     assert reqs(client, "POST")[0]["path"] == "/dataops/api/v4/projects/acme%2Fpublic-demo/trigger/pipeline"
     # a public project's pipeline can be read without credentials
     assert hook.get_run(run.ref).run_id == run.run_id
@@ -174,8 +174,8 @@ def test_a_gateway_error_before_the_vendor_acted_leads_to_one_more_start(client,
     assert [r["status"] for r in reqs(client, "POST")] == [504, 201]
     assert [p["run_id"] for p in client.runs(VENDOR)] == [run.run_id]
     assert "DataOps.live did not create one; starting again" in "".join(capfd.readouterr())
-    # it looked twice (a second look after a pause) before starting again
-    assert len(reqs(client, "GET", "status=running")) == 2
+    # it looked twice (a second look after a pause), among recent pipelines in any state
+    assert len(reqs(client, "GET", "updated_after=")) == 2
 
 
 @pytest.mark.parametrize("status", [500, 503])
@@ -194,6 +194,26 @@ def test_an_unreadable_start_answer_finds_the_pipeline_it_created(client, conn, 
     assert [p["run_id"] for p in client.runs(VENDOR)] == [run.run_id]
     assert len(reqs(client, "POST")) == 1
     assert "did start" in "".join(capfd.readouterr())
+
+
+def test_a_lost_answer_finds_the_pipeline_even_when_it_failed_at_once(client, conn, capfd):
+    # a pipeline file that does not parse: the pipeline is created already failed
+    client.plan(VENDOR, "main", phases=[], final="failed")
+    client.fault("accept_then_drop", r"/pipeline$", method="POST")
+    run = start(conn())
+    [pipeline] = client.runs(VENDOR)
+    assert run.run_id == pipeline["run_id"] and run.state.value == "failed"
+    assert len(reqs(client, "POST")) == 1, "a second pipeline was started"
+    assert "re-attaching to it" in "".join(capfd.readouterr())
+
+
+def test_a_lost_answer_is_not_taken_for_an_earlier_tries_pipeline(client, conn):
+    # an earlier try's pipeline, finished, carries the same marker; this try's start never arrived
+    client.plan(VENDOR, "main", phases=[], final="failed")
+    earlier = start(conn())
+    client.fault("status", r"/pipeline$", method="POST", status=504)
+    run = start(conn())
+    assert run.run_id != earlier.run_id and len(client.runs(VENDOR)) == 2
 
 
 def test_two_ambiguous_starts_without_a_pipeline_fail_saying_one_may_appear(client, conn):

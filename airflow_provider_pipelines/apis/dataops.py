@@ -201,20 +201,28 @@ class DataOpsApi(VendorApi):
 
     # -- finding a pipeline again --------------------------------------------------------------
 
-    def list_request(self, project: str, ref: str, status: str, page: int = 1) -> ApiRequest:
-        """One page of the pipelines on ``ref`` in ``status``, newest first."""
+    def list_request(
+        self, project: str, ref: str, status: str | None, page: int = 1, *, updated_after: str | None = None
+    ) -> ApiRequest:
+        """One page of the pipelines on ``ref``, newest first: in ``status`` (None: any), and
+        updated after an ISO 8601 time when ``updated_after`` is given."""
+        params = {
+            "ref": ref,
+            "order_by": "id",
+            "sort": "desc",
+            "per_page": str(MAX_PER_PAGE),
+            "page": str(page),
+        }
+        if status is not None:
+            params["status"] = status
+        if updated_after is not None:
+            params["updated_after"] = updated_after
+        which = status or "recent"
         return ApiRequest(
             "GET",
             f"projects/{quote_segment(project)}/pipelines",
-            params={
-                "ref": ref,
-                "status": status,
-                "order_by": "id",
-                "sort": "desc",
-                "per_page": str(MAX_PER_PAGE),
-                "page": str(page),
-            },
-            what=f"list {status} DataOps.live pipelines on {ref!r} in project {project}",
+            params=params,
+            what=f"list {which} DataOps.live pipelines on {ref!r} in project {project}",
         )
 
     def parse_page(self, response: ApiResponse, project: str) -> Page:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow_provider_pipelines._compat import mask_secret
@@ -26,11 +28,14 @@ from airflow_provider_pipelines.errors import (
 from airflow_provider_pipelines.forms import with_connection_form
 from airflow_provider_pipelines.hooks.base import PipelineHook
 from airflow_provider_pipelines.http import Endpoint
-from airflow_provider_pipelines.params.dataops import MARKER_VARIABLE
+from airflow_provider_pipelines.params.dataops import ATTEMPT_VARIABLE, MARKER_VARIABLE
 from airflow_provider_pipelines.runs import RemoteRun, RunState
 
 #: extras that may hold the pipeline trigger token (the second is Airflow 2's form-widget spelling)
 TRIGGER_TOKEN_EXTRAS = ("trigger_token", "extra__dataops_live__trigger_token")
+#: after a start whose answer was lost, look among the pipelines updated since this long before it
+#: (room for a clock that differs from DataOps.live's)
+START_LOOK_BACK = timedelta(minutes=10)
 
 
 def may_have_started(exc: PipelinesError) -> bool:
@@ -169,12 +174,15 @@ class DataOpsHook(PipelineHook):
                 marker,
             )
         for attempt in (1, 2):
+            # a value of this start request's own: the pipeline it may create is found by it
+            nonce = secrets.token_hex(8)
+            since = datetime.now(UTC) - START_LOOK_BACK
             try:
-                return self._start_once(project, ref, sent)
+                return self._start_once(project, ref, {**sent, ATTEMPT_VARIABLE: nonce})
             except (AmbiguousError, ServerError, StartUncertainError) as exc:
                 if not may_have_started(exc):
                     raise
-                found = self._look_after_ambiguous_start(project, ref, marker, exc)
+                found = self._look_after_ambiguous_start(project, ref, marker, exc, nonce=nonce, since=since)
             if found is not None:
                 self.log.warning(
                     "The start's answer was lost, but DataOps.live did start %s (it carries marker %s=%s); "
@@ -186,10 +194,9 @@ class DataOpsHook(PipelineHook):
                 return found
             if attempt == 1:
                 self.log.warning(
-                    "No running or pending pipeline carries marker %s=%s (looked twice, %gs apart), so "
+                    "No pipeline, in any state, carries this start's %s (looked twice, %gs apart), so "
                     "DataOps.live did not create one; starting again",
-                    MARKER_VARIABLE,
-                    marker,
+                    ATTEMPT_VARIABLE,
                     self.recheck_pause,
                 )
         raise StartUncertainError(
@@ -216,7 +223,7 @@ class DataOpsHook(PipelineHook):
         return self.read_start(response, lambda r: self.api.parse_started(r, project))
 
     def _look_after_ambiguous_start(
-        self, project: str, ref: str, marker: str, exc: PipelinesError
+        self, project: str, ref: str, marker: str, exc: PipelinesError, *, nonce: str, since: datetime
     ) -> RemoteRun | None:
         if not self.has_access_token:
             raise StartUncertainError(
@@ -227,16 +234,23 @@ class DataOpsHook(PipelineHook):
                 "can check by itself."
             ) from None
         self.log.warning(
-            "The start may have reached DataOps.live (%s); looking for a pipeline with marker %s=%s",
+            "The start may have reached DataOps.live (%s); looking for the pipeline it may have created "
+            "(variable %s=%s), in any state",
             exc,
-            MARKER_VARIABLE,
-            marker,
+            ATTEMPT_VARIABLE,
+            nonce,
         )
-        found = self.find_pipeline(project, ref, marker)
+        found = self._find_attempt(project, ref, nonce, since)
         if found is None and self.recheck_pause > 0:
             time.sleep(self.recheck_pause)
-            found = self.find_pipeline(project, ref, marker)
+            found = self._find_attempt(project, ref, nonce, since)
         return found
+
+    def _find_attempt(self, project: str, ref: str, nonce: str, since: datetime) -> RemoteRun | None:
+        """The pipeline one start request created, finished or not (it may have failed at once: a
+        pipeline file that does not parse), among those updated since just before that request."""
+        updated_after = since.isoformat(timespec="seconds").replace("+00:00", "Z")
+        return self._find_by(project, ref, [None], ATTEMPT_VARIABLE, nonce, updated_after=updated_after)
 
     def find_pipeline(self, project: str, ref: str, marker: str) -> RemoteRun | None:
         """A running or pending pipeline on ``ref`` carrying ``marker``, or None.
@@ -267,22 +281,35 @@ class DataOpsHook(PipelineHook):
             raise
 
     def _find_marked(self, project: str, ref: str, marker: str) -> RemoteRun | None:
+        return self._find_by(project, ref, list(ATTACHABLE_STATUSES), MARKER_VARIABLE, marker)
+
+    def _find_by(
+        self,
+        project: str,
+        ref: str,
+        statuses: list[str | None],
+        variable: str,
+        value: str,
+        *,
+        updated_after: str | None = None,
+    ) -> RemoteRun | None:
+        """The first pipeline on ``ref`` in one of ``statuses`` (None: any) whose ``variable`` is
+        ``value``: list page by page, newest first, then read each candidate's variables."""
         seen: set[str] = set()
-        for status in ATTACHABLE_STATUSES:
+        for status in statuses:
             page: int | None = 1
             for _ in range(self.max_pages):
                 if page is None:
                     break
-                listing = self.api.parse_page(
-                    self.call(self.api.list_request(project, ref, status, page)), project
-                )
+                request = self.api.list_request(project, ref, status, page, updated_after=updated_after)
+                listing = self.api.parse_page(self.call(request), project)
                 for run in listing.runs:
-                    # only pipelines started through the API can carry our marker
+                    # only pipelines started through the API can carry our variables
                     if run.run_id in seen or run.extra.get("source") not in (None, "api", "trigger"):
                         continue
                     seen.add(run.run_id)
                     variables = self.api.parse_variables(self.call(self.api.variables_request(run.ref)))
-                    if variables.get(MARKER_VARIABLE) == marker:
+                    if variables.get(variable) == value:
                         return replace(run, extra={**run.extra, "reattached": True})
                 page = listing.next_page
         return None

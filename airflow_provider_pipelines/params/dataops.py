@@ -14,6 +14,9 @@ from airflow_provider_pipelines.errors import ConfigurationError
 PIPELINE_FILE_VARIABLE = "_PIPELINE_FILE_NAME"
 #: the variable every pipeline this provider starts carries: it finds the pipeline again on retry
 MARKER_VARIABLE = "AIRFLOW_PIPELINES_MARKER"
+#: the variable that tells one start request from another (of this or any try): after a start whose
+#: answer was lost, the pipeline it may have created is found by it, in whatever state it is
+ATTEMPT_VARIABLE = "AIRFLOW_PIPELINES_START"
 #: GitLab variable keys: letters, digits and underscores, at most 255 of them
 _VARIABLE_KEY = re.compile(r"[A-Za-z0-9_]{1,255}")
 
@@ -70,8 +73,9 @@ def check_variables(variables: Any, pipeline_file: str | None = None) -> dict[st
             f"variables must map names to strings; the values of {bad_values} are not strings "
             "(quote numbers and booleans, e.g. {'FORCE_INGESTION': '1'})"
         )
-    if MARKER_VARIABLE in variables:
-        raise ConfigurationError(f"variables must not set {MARKER_VARIABLE}: this provider sets it")
+    for own in (MARKER_VARIABLE, ATTEMPT_VARIABLE):
+        if own in variables:
+            raise ConfigurationError(f"variables must not set {own}: this provider sets it")
     result = dict(variables)
     if pipeline_file is not None:
         if PIPELINE_FILE_VARIABLE in result and result[PIPELINE_FILE_VARIABLE] != pipeline_file:

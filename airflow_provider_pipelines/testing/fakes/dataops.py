@@ -47,6 +47,16 @@ def _message(status: int, message: Any) -> web.Response:
     return web.json_response({"message": message}, status=status)
 
 
+def _after(when: str | None, seconds: float) -> bool:
+    """GitLab's ``updated_after`` filter: true without one; a malformed one matches nothing."""
+    if when is None:
+        return True
+    try:
+        return seconds > datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return False
+
+
 def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -189,6 +199,14 @@ class FakeDataOps(FakeVendor):
             return _message(404, "404 Not found")
         return web.json_response(self._pipeline_json(run))
 
+    @staticmethod
+    def _updated(run: FakeRun) -> float:
+        """When a pipeline last changed (wall clock): when its last phase ended, once it has; now, while
+        it goes on (a running pipeline's jobs keep updating it)."""
+        if run.forced is None and run.status() == run.plan.final:
+            return float(run.data["created_at"]) + sum(seconds for _, seconds in run.plan.phases)
+        return time.time()
+
     async def list_pipelines(self, request: web.Request) -> web.Response:
         project, denied = self._read_access(request, public_ok=False)
         if denied is not None:
@@ -201,6 +219,7 @@ class FakeDataOps(FakeVendor):
             and query.get("ref", run.data["ref"]) == run.data["ref"]
             and query.get("status", run.status()) == run.status()
             and query.get("source", run.data["source"]) == run.data["source"]
+            and _after(query.get("updated_after"), self._updated(run))
         ]
         rows.sort(key=lambda run: int(run.run_id), reverse=query.get("sort", "desc") != "asc")
         return self._paginated(request, [self._pipeline_json(run, brief=True) for run in rows])
@@ -283,7 +302,7 @@ class FakeDataOps(FakeVendor):
             "status": status,
             "source": run.data["source"],
             "created_at": _iso(run.data["created_at"]),
-            "updated_at": _iso(time.time()),
+            "updated_at": _iso(self._updated(run)),
             "web_url": self._web_url(run),
         }
         if not brief:
