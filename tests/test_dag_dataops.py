@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_pipelines.links import DataOpsPipelineLink
 from airflow_provider_pipelines.params.dataops import MARKER_VARIABLE
 from tests.dagrun import run_dag
 
@@ -30,6 +31,8 @@ def test_successful_pipeline_returns_its_id_and_pushes_its_link_first(airflow_db
     assert outcome.xcom[("run", "return_value")] == pid
     assert outcome.xcom[("run", "run_id")] == pid
     assert outcome.xcom[("run", "run_url")].endswith(f"/{PATH}/-/pipelines/{pid}")
+    # the "DataOps.live pipeline" extra link opens the same page
+    assert outcome.link("run", DataOpsPipelineLink()) == outcome.xcom[("run", "run_url")]
     variables = pipeline["data"]["variables"]
     assert variables["_PIPELINE_FILE_NAME"] == "full-ci.yml" and variables["DATAOPS_DEBUG"] == "1"
     assert variables[MARKER_VARIABLE].startswith("af-")

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from airflow_provider_pipelines.links import RemoteDagRunLink
 from airflow_provider_pipelines.testing.fakes.remote_airflow import FakeRemoteAirflow as Fake
 from tests.dagrun import run_dag
 
@@ -39,6 +40,8 @@ def test_success_returns_the_run_id_and_pushes_it_and_its_link_first(airflow_db,
     assert dag_run_id.startswith(f"t_remote_airflow_{mode}.trigger__manual__")
     assert outcome.xcom[("trigger", "return_value")] == outcome.xcom[("trigger", "run_id")] == dag_run_id
     assert outcome.xcom[("trigger", "run_url")].endswith(f"/remote_airflow/dags/etl/runs/{dag_run_id}")
+    # the "Remote Airflow DAG run" extra link opens the same page
+    assert outcome.link("trigger", RemoteDagRunLink()) == outcome.xcom[("trigger", "run_url")]
     assert run["data"]["request"] == {
         "dag_run_id": dag_run_id,
         "logical_date": None,

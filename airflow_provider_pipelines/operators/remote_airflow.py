@@ -55,7 +55,8 @@ class TriggerRemoteDagRunOperator(RemoteRunOperator):
     :param wait_for_completion: wait for the run to end (default True).
     :param deferrable: wait in the triggerer instead of the worker
         (default ``[operators] default_deferrable``).
-    :param poll_interval: the longest pause between status reads, in seconds (default 60).
+    :param poll_interval: the longest pause between status reads, in seconds (default 300; polling
+        starts every 5 s and grows with about a tenth of the time elapsed).
     :param timeout: how long to wait, seconds or a timedelta (default 24 hours).
     :param fail_on_timeout: when the wait times out or the task is killed, mark the
         remote run failed (``PATCH … {"state": "failed"}``; the experimental API
