@@ -99,6 +99,20 @@ def test_second_trigger_with_the_same_run_id_reattaches_to_the_one_run(airflow_d
     assert run.extra["conf"] == {"try": 1}  # the run the first trigger made, untouched
 
 
+def test_a_retried_task_reattaches_to_the_run_its_first_try_triggered(airflow_db, real_airflow, hook, capfd):
+    before = run_count(hook, "remote_echo")
+    outcome = run_dag("t_remote_real_retry", {"dag": "remote_echo", "remote_conf": {"from": "try 1"}})
+    text = "".join(capfd.readouterr())
+    assert outcome.tasks == {"trigger": "success"}
+    run_id = outcome.xcom[("trigger", "return_value")]
+    assert "the worker died after triggering the remote run (simulated)" in text
+    # try 2 sent the same (default, deterministic) run id, got 409, and waited on the first run
+    assert f"Run {run_id} of DAG remote_echo already exists on the remote Airflow" in text
+    assert run_count(hook, "remote_echo") == before + 1
+    run = hook.get_run({"api": "v2", "dag_id": "remote_echo", "dag_run_id": run_id})
+    assert run.state is RunState.SUCCESS and run.extra["conf"] == {"from": "try 1"}
+
+
 def test_a_logical_date_held_by_another_run_fails_clearly(real_airflow, hook):
     when = (datetime(2020, 1, 1, tzinfo=UTC) + timedelta(minutes=uuid.uuid4().int % 100_000)).isoformat()
     first = hook.trigger_dag_run("remote_echo", dag_run_id=unique("date-a"), logical_date=when)

@@ -10,7 +10,8 @@ Scenarios are chosen through the run's conf (rendered as native objects):
   Airflow 2, login + password), defined by the test module;
 * ``t_remote_airflow_retry``: a task with one retry, polling;
 * ``t_remote_airflow_sensor_{poll,defer}``: trigger without waiting, then the sensor;
-* ``t_remote_real_{poll,defer}``, ``t_remote_real_timeout``, ``t_remote_real_unpause``: connection
+* ``t_remote_real_{poll,defer}``, ``t_remote_real_timeout``, ``t_remote_real_unpause``,
+  ``t_remote_real_retry`` (its first try dies right after the trigger): connection
   ``remote_airflow_real``, a real Airflow 3 started by ``tests/test_real_airflow.py``.
 """
 
@@ -88,6 +89,28 @@ with scenario_dag("t_remote_airflow_retry") as dag:
         retry_delay=timedelta(seconds=0),
         poll_interval=0.5,
         timeout=10,
+        **SCENARIO,
+    )
+globals()[dag.dag_id] = dag
+
+
+class _CrashesAfterItsFirstStart(TriggerRemoteDagRunOperator):
+    """Stands in for a worker that dies right after the remote run was triggered, on try 1 only."""
+
+    def remember(self, context, run):
+        super().remember(context, run)
+        if context["ti"].try_number == 1:
+            raise RuntimeError("the worker died after triggering the remote run (simulated)")
+
+
+with scenario_dag("t_remote_real_retry") as dag:
+    _CrashesAfterItsFirstStart(
+        task_id="trigger",
+        remote_airflow_conn_id="remote_airflow_real",
+        retries=1,
+        retry_delay=timedelta(seconds=0),
+        poll_interval=1,
+        timeout=180,
         **SCENARIO,
     )
 globals()[dag.dag_id] = dag
