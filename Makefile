@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 AIRFLOW2_VERSION ?= 2.11.*
 VENV2 ?= .venv-airflow2
 
-.PHONY: install demo test lint test-airflow2 clean
+.PHONY: install demo test lint test-airflow2 bench bench-smoke clean
 
 $(BIN)/.installed-$(AIRFLOW_VERSION): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,19 @@ $(VENV2)/bin/.installed: pyproject.toml
 
 test-airflow2: $(VENV2)/bin/.installed
 	$(VENV2)/bin/python -m pytest -m "not airflow3_only and not resilience"
+
+## the benches (bench/*.py): the bench-only peer, the dbt Cloud provider, goes into .venv first
+$(BIN)/.installed-bench: $(BIN)/.installed-$(AIRFLOW_VERSION) pyproject.toml
+	$(BIN)/pip install --quiet "apache-airflow==$(AIRFLOW_VERSION)" -e ".[dev,bench]"
+	touch $@
+
+## all four benches at full size (several minutes; keep the machine otherwise idle): writes bench/RESULTS.md
+bench: $(BIN)/.installed-bench
+	$(BIN)/python bench/run_all.py --out bench/RESULTS.md
+
+## a few seconds of each bench, so that they never rot (CI); figures to stdout, bench/RESULTS.md untouched
+bench-smoke: $(BIN)/.installed-bench
+	$(BIN)/python bench/run_all.py --smoke
 
 clean:
 	rm -rf $(VENV) $(VENV2) .mypy_cache .ruff_cache .pytest_cache

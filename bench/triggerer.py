@@ -24,7 +24,16 @@ after its due time each poll's sleep returned, measured by wrapping ``asyncio.sl
 in the trigger's module), and connections opened per poll (client address:port pairs
 the server first saw in the window / polls). Each measurement runs in a fresh
 interpreter, so one does not inherit another's memory or connections. Prints
-figures only; nothing is asserted.
+figures only; nothing is asserted. A measurement whose interpreter fails is reported
+with the last lines of its stderr, and the bench then exits non-zero.
+
+What each interpreter imports before its RSS baseline: the HTTP and retry libraries
+every poller here uses (``aiohttp``, ``requests``, ``tenacity``) and Airflow's
+``BaseTrigger``, whoever polls, so that no poller's figure carries another's first
+imports; then its own poller's module only: our trigger module (with our hooks) for
+``ours``, the dbt Cloud provider's trigger module for ``dbt`` (the provider is
+imported in that measurement and no other, and ``dbt`` is left out, with a note, when
+the provider is not installed), nothing more for ``bare``.
 
     python bench/triggerer.py [--n 200,1000,3000] [--period 2] [--duration 30] [--repeat 1]
     python bench/triggerer.py --smoke          # a few seconds, small N: for CI
@@ -55,6 +64,8 @@ DBT_ACCOUNT = 70
 DBT_JOB = 5
 #: seconds a measurement may take beyond its warm-up and window (start-up, tear-down)
 PHASE_SLACK = 120
+#: lines of a failed measurement's stderr shown
+STDERR_TAIL = 25
 
 
 # -- the driver: server, seeded runs, one child process per measurement -----------------------------
@@ -205,15 +216,37 @@ def measure(
             out.name,
         ]
         limit = args.period + args.warmup + args.duration + PHASE_SLACK
-        # the child's own stdout carries the triggers' log lines, as a triggerer's log would
-        try:
-            subprocess.run(
-                cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, timeout=limit
-            )
-        except subprocess.TimeoutExpired:
-            return None
+        # the child's own stdout carries the triggers' log lines, as a triggerer's log would; its
+        # stderr is kept (in a file: no pipe to fill) and shown when it fails
+        with tempfile.TemporaryFile("w+", errors="replace") as err:
+            try:
+                proc = subprocess.run(
+                    cmd, check=False, stdout=subprocess.DEVNULL, stderr=err, env=env, timeout=limit
+                )
+            except subprocess.TimeoutExpired:
+                return None
+            if proc.returncode != 0:
+                err.seek(0)
+                raise PhaseFailed(poller, n, proc.returncode, err.read())
         result: dict[str, Any] = json.load(out)
     return result
+
+
+class PhaseFailed(Exception):
+    """A measurement's interpreter exited with an error; carries the end of its stderr."""
+
+    def __init__(self, poller: str, n: int, returncode: int, stderr: str) -> None:
+        super().__init__(f"{poller} at N={n} failed (exit {returncode})")
+        self.poller, self.n, self.returncode = poller, n, returncode
+        self.tail = stderr.strip().splitlines()[-STDERR_TAIL:]
+
+    def report(self) -> None:
+        print(
+            f"{self.poller:<6} {self.n:>5}  FAILED: exit {self.returncode}; the end of its stderr:",
+            flush=True,
+        )
+        for line in self.tail or ["(nothing on stderr)"]:
+            print(f"    | {line}", file=sys.stderr, flush=True)
 
 
 HEAD = (
@@ -240,9 +273,25 @@ def median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def drive(args: argparse.Namespace) -> None:
+def dbt_provider_installed() -> bool:
+    """Whether the dbt Cloud provider (the bench-only peer) is installed, without importing it."""
+    import importlib.metadata
+
+    try:
+        importlib.metadata.version("apache-airflow-providers-dbt-cloud")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def drive(args: argparse.Namespace) -> int:
+    """Run every measurement and print its row; returns how many measurements failed."""
     sizes = [int(x) for x in args.n.split(",")]
     pollers = [p.strip() for p in args.pollers.split(",")]
+    if "dbt" in pollers and not dbt_provider_installed():
+        print("note: the dbt Cloud provider is not installed (pip install -e '.[bench]'): no dbt rows")
+        pollers.remove("dbt")
+    failures = 0
     per_phase = args.period + args.warmup + args.duration + 15
     lifetime = 120 + per_phase * len(sizes) * len(pollers) * args.repeat
     server, url = start_server(lifetime)
@@ -262,9 +311,16 @@ def drive(args: argparse.Namespace) -> None:
         results = []
         for n in sizes:
             for poller in pollers:
-                measured = [
-                    measure(poller, n, args, url=url, runs_file=f.name, env=env) for _ in range(args.repeat)
-                ]
+                try:
+                    measured = [
+                        measure(poller, n, args, url=url, runs_file=f.name, env=env)
+                        for _ in range(args.repeat)
+                    ]
+                except PhaseFailed as failed:
+                    failed.report()
+                    failures += 1
+                    results.append({"poller": poller, "n": n, "failed": failed.returncode})
+                    continue
                 samples = [m for m in measured if m is not None]
                 if not samples:
                     limit = args.period + args.warmup + args.duration + PHASE_SLACK
@@ -280,6 +336,7 @@ def drive(args: argparse.Namespace) -> None:
     finally:
         server.terminate()
         server.wait(10)
+    return failures
 
 
 # -- one measurement, in a fresh interpreter ---------------------------------------------------------
@@ -440,11 +497,13 @@ async def _measure(args: argparse.Namespace, make: Any, clock: Lateness) -> dict
 
 
 def phase(args: argparse.Namespace) -> None:
-    import aiohttp  # noqa: F401  loaded before the RSS baseline, whoever polls
+    # loaded before the RSS baseline whoever polls: the libraries all three pollers use, and
+    # Airflow's trigger base class. Each poller's own module is imported by its factory below (also
+    # before the baseline): ours for "ours", the dbt Cloud provider's (only) for "dbt".
+    import aiohttp  # noqa: F401
+    import requests  # noqa: F401
     import tenacity  # noqa: F401
-    from airflow.providers.dbt.cloud.triggers import dbt  # noqa: F401
-
-    from airflow_provider_pipelines.triggers import runs as _  # noqa: F401
+    from airflow.triggers import base  # noqa: F401
 
     runs = json.loads(Path(args.runs).read_text())
     clock = Lateness()
@@ -475,7 +534,8 @@ def main() -> None:
         return
     if args.smoke:
         args.n, args.period, args.duration, args.warmup, args.repeat = "20", 0.5, 2.0, 0.5, 1
-    drive(args)
+    if drive(args):
+        sys.exit(1)
 
 
 if __name__ == "__main__":
