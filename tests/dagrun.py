@@ -75,3 +75,16 @@ def _xcoms(dag_id: str, run_id: str) -> dict[tuple[str, str], Any]:
                 value = Model.deserialize_value(row)
             out[(row.task_id, row.key)] = value
     return out
+
+
+class BareTaskInstance:
+    """What an operator's execute() reads of a task instance when a test calls it directly (to kill
+    it from another thread, say): its ids, its try number, and a place to push XComs."""
+
+    dag_id, run_id, task_id, map_index, try_number = "d", "r", "kill_me", -1, 1
+
+    def __init__(self) -> None:
+        self.xcom: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.xcom[key] = value

@@ -23,6 +23,7 @@ from airflow_provider_pipelines.operators.dataops import DataOpsPipelineOperator
 from airflow_provider_pipelines.params.dataops import ATTEMPT_VARIABLE, MARKER_VARIABLE
 from airflow_provider_pipelines.runs import RunState
 from airflow_provider_pipelines.testing.fakes.dataops import FakeDataOps
+from tests.dagrun import BareTaskInstance
 
 TOKEN = FakeDataOps.token
 TRIGGER_TOKEN = FakeDataOps.trigger_token
@@ -423,23 +424,11 @@ def test_fake_lists_paginate_like_gitlab(client, conn, sandbox):
 # -- the operator's on_kill --------------------------------------------------------------------
 
 
-class _TaskInstance:
-    """Just what the operator reads from a task instance."""
-
-    dag_id, run_id, task_id, map_index, try_number = "d", "r", "kill_me", -1, 1
-
-    def __init__(self):
-        self.xcom = {}
-
-    def xcom_push(self, key, value):
-        self.xcom[key] = value
-
-
 @pytest.mark.airflow3_only  # execute() runs in a thread here, which Airflow 2's ExecutorSafeguard refuses
 def test_killing_a_polling_task_cancels_its_pipeline(client, sandbox, capfd):
     client.plan(VENDOR, "main", duration=600)
     op = DataOpsPipelineOperator(task_id="kill_me", project=PATH, deferrable=False, poll_interval=0.2)
-    ti = _TaskInstance()
+    ti = BareTaskInstance()
     failure = []
 
     def work():

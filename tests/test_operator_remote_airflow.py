@@ -12,18 +12,7 @@ from airflow_provider_pipelines.hooks import hook_class
 from airflow_provider_pipelines.hooks.remote_airflow import RemoteAirflowHook
 from airflow_provider_pipelines.operators.remote_airflow import TriggerRemoteDagRunOperator
 from airflow_provider_pipelines.sensors.remote_airflow import RemoteDagRunSensor
-
-
-class TaskInstance:
-    """What execute() needs of a task instance: a place to push XComs."""
-
-    map_index = -1
-
-    def __init__(self) -> None:
-        self.xcom: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.xcom[key] = value
+from tests.dagrun import BareTaskInstance
 
 
 @pytest.mark.parametrize(
@@ -70,7 +59,7 @@ def test_a_killed_task_marks_the_remote_run_failed_only_when_asked(client, fail_
     op = TriggerRemoteDagRunOperator(
         task_id="t", dag_id="etl", dag_run_id="r1", wait_for_completion=False, fail_on_timeout=fail_on_timeout
     )
-    ti = TaskInstance()
+    ti = BareTaskInstance()
     assert op.execute({"ti": ti}) == "r1"
     assert ti.xcom["run_id"] == "r1" and str(ti.xcom["run_url"]).endswith("/dags/etl/runs/r1")
     op.on_kill()
@@ -107,7 +96,7 @@ def test_a_dag_run_id_template_that_rendered_to_nothing_falls_back_to_the_task_i
     class _Run:
         run_id = "manual__2026-12-01"
 
-    run_id = op.remote_run_id({"ti": TaskInstance(), "dag_run": _Run()})
+    run_id = op.remote_run_id({"ti": BareTaskInstance(), "dag_run": _Run()})
     assert run_id != rendered.strip() and "manual__2026-12-01" in run_id
 
 

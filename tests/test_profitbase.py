@@ -12,7 +12,7 @@ from airflow_provider_pipelines.errors import AuthError, ServerError, StartUncer
 from airflow_provider_pipelines.hooks.profitbase import ProfitbaseHook
 from airflow_provider_pipelines.http import ApiRequest, ApiResponse
 from airflow_provider_pipelines.runs import RunState
-from tests.dagrun import run_dag
+from tests.dagrun import BareTaskInstance, run_dag
 
 FLOW = "2b081248-4963-43b3-ba06-5b7403d58b4d"
 KEY = "sandbox-profitbase-api-key"
@@ -189,18 +189,6 @@ def test_sensor_waits_on_a_started_data_flow(airflow_db, client, mode):
     assert result.tasks == {"start": "success", "watch": "success"}
 
 
-class _TaskInstance:
-    """Just what the operator reads from a task instance."""
-
-    dag_id, run_id, task_id, map_index, try_number = "d", "r", "kill_me", -1, 1
-
-    def __init__(self):
-        self.xcom = {}
-
-    def xcom_push(self, key, value):
-        self.xcom[key] = value
-
-
 @pytest.mark.airflow3_only  # execute() runs in a thread here, which Airflow 2's ExecutorSafeguard refuses
 @pytest.mark.parametrize("held", [False, True])
 def test_a_killed_task_says_the_data_flow_goes_on_running_in_invision(client, held, capfd):
@@ -212,7 +200,7 @@ def test_a_killed_task_says_the_data_flow_goes_on_running_in_invision(client, he
     op = ProfitbaseDataFlowOperator(
         task_id="kill_me", data_flow_id=FLOW, deferrable=False, use_await=held, poll_interval=0.2, timeout=5
     )
-    ti = _TaskInstance()
+    ti = BareTaskInstance()
     worker = threading.Thread(target=lambda: op.execute({"ti": ti}))
     worker.start()
     for _ in range(200):  # until the start went out (held) or the run was recorded (polling)
