@@ -122,3 +122,13 @@ def test_a_retried_task_starts_a_new_run_and_says_dataform_cannot_tell(airflow_d
     for run in (first, second):
         assert f"Started Dataform run {run['run_id']}" in text
     assert outcome.xcom[("run", "return_value")] == second["run_id"]
+
+
+def test_a_poking_sensor_logs_state_changes_not_every_poke(airflow_db, client, capfd):
+    client.plan("dataform", "steady", phases=[("RUNNING", 2.5)], final="SUCCESSFUL")
+    outcome = run_dag("t_dataform_nowait_poll", {"schedule": "steady"})
+    text = "".join(capfd.readouterr())
+    assert outcome.tasks == {"start": "success", "watch": "success"}
+    reads = [r for r in client.requests("dataform") if r["method"] == "GET"]
+    assert len(reads) >= 4  # it poked every 0.5 s ...
+    assert text.count(") is running (watched for") == 1  # ... and said "running" once

@@ -47,6 +47,8 @@ class RemoteRunSensor(BaseSensorOperator):
             default_deferrable() if deferrable is None else require_bool("deferrable", deferrable)
         )
         self.poll_interval = interval
+        self._last_seen: tuple[Any, str | None] | None = None  # the state the log last showed
+        self._seen_since: Any = None
 
     def ref(self) -> dict[str, str]:
         """The ids of the run to watch (after rendering)."""
@@ -86,7 +88,7 @@ class RemoteRunSensor(BaseSensorOperator):
             return None
 
     def poke(self, context: Any) -> bool:
-        from airflow_provider_pipelines.lifecycle import conclude
+        from airflow_provider_pipelines.lifecycle import conclude, format_elapsed, utcnow
         from airflow_provider_pipelines.runs import RunState
 
         self.validate(rendered=True)
@@ -94,12 +96,27 @@ class RemoteRunSensor(BaseSensorOperator):
         run = self._read(hook)
         if run is None:
             return False
-        if run.state is RunState.UNKNOWN:
-            self.log.warning(
-                "%s %s: status not known to this provider; waiting on", hook.api.display_name, run.describe()
-            )
-        else:
-            self.log.info("%s %s is %s", hook.api.display_name, run.describe(), run.state.value)
+        # a line when the state changes, not on every poke (a sensor may poke for days)
+        seen = (run.state, run.vendor_status)
+        if seen != self._last_seen:
+            self._last_seen = seen
+            self._seen_since = self._seen_since or utcnow()
+            waited = format_elapsed((utcnow() - self._seen_since).total_seconds())
+            if run.state is RunState.UNKNOWN:
+                self.log.warning(
+                    "%s %s: status not known to this provider; waiting on (watched for %s)",
+                    hook.api.display_name,
+                    run.describe(),
+                    waited,
+                )
+            else:
+                self.log.info(
+                    "%s %s is %s (watched for %s)",
+                    hook.api.display_name,
+                    run.describe(),
+                    run.state.value,
+                    waited,
+                )
         if not run.state.is_terminal:
             return False
         conclude(hook, run, self.log, success_states=self.success_states)  # raises unless it succeeded
