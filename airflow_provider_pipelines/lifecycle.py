@@ -262,7 +262,7 @@ def deadline_message(hook: PipelineHook, run: RemoteRun, cancelled: bool = False
         text += f" ({note})"
     if cancelled:
         return text + "; it was cancelled"
-    if hook.api.cancel_request(run.ref) is None:
+    if hook.cancel_request(run.ref) is None:
         return text + f"; {name} offers no cancel, so the run may still be going"
     return text + "; it was left running"
 
@@ -298,7 +298,7 @@ def handle_deadline(
     :param note: why the last state may be stale (:meth:`Waiter.failure_note`), for the message.
     """
     cancelled = False
-    if cancel and hook.api.cancel_request(run.ref) is not None:
+    if cancel and hook.cancel_request(run.ref) is not None:
         try:
             hook.cancel_run(run)
             cancelled = True

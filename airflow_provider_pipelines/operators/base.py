@@ -213,9 +213,9 @@ class RemoteRunOperator(BaseOperator):
             return
         hook = self.get_hook()
         name = hook.api.display_name
-        if not self.cancel_on_timeout or hook.api.cancel_request(run.ref) is None:
+        if not self.cancel_on_timeout or hook.cancel_request(run.ref) is None:
             why = "" if self.cancel_on_timeout else " (cancel_on_timeout=False)"
-            if hook.api.cancel_request(run.ref) is None:
+            if hook.cancel_request(run.ref) is None:
                 why = f" ({name} offers no cancel)"
             self.log.warning("Task killed; %s %s goes on running in %s%s", name, run.describe(), name, why)
             return
