@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from airflow_provider_pipelines.errors import (
@@ -46,7 +46,7 @@ SUCCESS_ONLY: frozenset[RunState] = frozenset({RunState.SUCCESS})
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return datetime.now(timezone.utc)
 
 
 def format_elapsed(seconds: float) -> str:

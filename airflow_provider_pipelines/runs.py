@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class RunState(enum.StrEnum):
-    """A remote run's state, the same words for every vendor."""
+class RunState(str, enum.Enum):
+    """A remote run's state, the same words for every vendor (``str()`` gives the word)."""
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -25,6 +25,9 @@ class RunState(enum.StrEnum):
     SKIPPED = "skipped"
     BLOCKED = "blocked"
     UNKNOWN = "unknown"
+
+    def __str__(self) -> str:  # as enum.StrEnum does (Python 3.11+); this runs on 3.10 too
+        return self.value
 
     @property
     def is_terminal(self) -> bool:

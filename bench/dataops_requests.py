@@ -14,7 +14,7 @@ import argparse
 import logging
 import os
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 PROJECT = "acme/analytics/snowflake-pipelines"
 
@@ -46,7 +46,7 @@ def main() -> None:
         quiet.disabled = True
 
         def wait(hook: DataOpsHook, run):  # type: ignore[no-untyped-def]
-            now = datetime.now(UTC)
+            now = datetime.now(timezone.utc)
             waiter = Waiter(
                 "DataOps.live", PollSchedule(DEFAULT_POLL_INTERVAL), now + timedelta(hours=1), now, quiet
             )

@@ -370,7 +370,7 @@ class Lateness:
 
 
 def _ours(args: argparse.Namespace, runs: list[dict[str, Any]], clock: Lateness) -> Any:
-    from datetime import UTC, datetime, timedelta
+    from datetime import datetime, timedelta, timezone
 
     import airflow_provider_pipelines.triggers.runs as module
     from airflow_provider_pipelines.hooks import HOOKS, hook_class
@@ -378,7 +378,7 @@ def _ours(args: argparse.Namespace, runs: list[dict[str, Any]], clock: Lateness)
     for vendor in HOOKS:
         hook_class(vendor)  # imported before the RSS baseline, as a busy triggerer has them
     module.asyncio = clock  # type: ignore[assignment]
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
 
     def make(i: int) -> Any:
         run = runs[i % len(runs)]

@@ -13,7 +13,7 @@ import os
 import random
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -132,7 +132,7 @@ def test_chaos_every_outcome_true_no_duplicate_start_no_run_lost(client, caplog)
         injected[f"{fault['kind']} {fault.get('status', '')}".strip()] += fault["times"]
 
     # wait on every run at once, through the trigger, in one event loop
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
 
     async def wait_all() -> list[RunEvent]:
         async def one(run: RemoteRun, conn_id: str) -> RunEvent:

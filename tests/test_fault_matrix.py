@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -54,7 +54,7 @@ VENDORS: dict[str, tuple[type[PipelineHook], str, str, Callable[[Any], RemoteRun
         RemoteAirflowHook,
         "etl",
         "failed",
-        lambda h: h.trigger_dag_run("etl", dag_run_id=f"matrix_{datetime.now(UTC).timestamp()}"),
+        lambda h: h.trigger_dag_run("etl", dag_run_id=f"matrix_{datetime.now(timezone.utc).timestamp()}"),
         r"^/remote_airflow/api/v2/dags/etl/dagRuns/[^/]+$",
     ),
 }
@@ -99,7 +99,7 @@ def _wait(
     if mode == "deferred":
         event = first_event(make_trigger(run, hook.conn_id, seconds=seconds, poll=0.3), limit=90)
         return event.status, event.run, event.message
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
     waiter = Waiter(
         hook.api.display_name,
         PollSchedule(0.3),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import pytest
 import requests
@@ -439,8 +439,8 @@ def test_killing_a_polling_task_cancels_its_pipeline(client, sandbox, capfd):
 
     worker = threading.Thread(target=work)
     worker.start()
-    deadline = datetime.now(UTC).timestamp() + 10
-    while "run_id" not in ti.xcom and datetime.now(UTC).timestamp() < deadline:
+    deadline = datetime.now(timezone.utc).timestamp() + 10
+    while "run_id" not in ti.xcom and datetime.now(timezone.utc).timestamp() < deadline:
         time.sleep(0.05)
     op.on_kill()
     worker.join(10)

@@ -15,7 +15,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -114,7 +114,9 @@ def test_a_retried_task_reattaches_to_the_run_its_first_try_triggered(airflow_db
 
 
 def test_a_logical_date_held_by_another_run_fails_clearly(real_airflow, hook):
-    when = (datetime(2020, 1, 1, tzinfo=UTC) + timedelta(minutes=uuid.uuid4().int % 100_000)).isoformat()
+    when = (
+        datetime(2020, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=uuid.uuid4().int % 100_000)
+    ).isoformat()
     first = hook.trigger_dag_run("remote_echo", dag_run_id=unique("date-a"), logical_date=when)
     other = unique("date-b")
     try:

@@ -4,7 +4,7 @@ and the lifecycle's vendor-neutral blocked grace and 'blocked' event."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -306,7 +306,7 @@ class _Log:
 
 
 def waiter(grace, deadline_s=60.0):
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
     return Waiter(
         "DataOps.live",
         PollSchedule(30),

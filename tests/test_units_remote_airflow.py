@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -316,7 +316,7 @@ def test_conf_none_is_an_empty_object():
         (None, None),
         ("", None),
         ("None", None),  # "{{ logical_date }}" of an Airflow 3 run without one
-        (datetime(2026, 1, 31, 6, tzinfo=UTC), "2026-01-31T06:00:00+00:00"),
+        (datetime(2026, 1, 31, 6, tzinfo=timezone.utc), "2026-01-31T06:00:00+00:00"),
         (datetime(2026, 1, 31, 6), "2026-01-31T06:00:00+00:00"),
         (datetime(2026, 1, 31, 7, tzinfo=timezone(timedelta(hours=1))), "2026-01-31T07:00:00+01:00"),
         (date(2026, 1, 31), "2026-01-31T00:00:00+00:00"),

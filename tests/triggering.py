@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_pipelines.lifecycle import RunEvent
@@ -21,7 +21,7 @@ def make_trigger(
     blocked_grace: float | None = None,
 ) -> RemoteRunTrigger:
     """A trigger for a run the test started, with a deadline ``seconds`` from now."""
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
     return RemoteRunTrigger(
         vendor=run.vendor,
         conn_id=conn_id,

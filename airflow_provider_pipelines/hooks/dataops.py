@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_pipelines._compat import mask_secret
@@ -176,7 +176,7 @@ class DataOpsHook(PipelineHook):
         for attempt in (1, 2):
             # a value of this start request's own: the pipeline it may create is found by it
             nonce = secrets.token_hex(8)
-            since = datetime.now(UTC) - START_LOOK_BACK
+            since = datetime.now(timezone.utc) - START_LOOK_BACK
             try:
                 return self._start_once(project, ref, {**sent, ATTEMPT_VARIABLE: nonce})
             except (AmbiguousError, ServerError, StartUncertainError) as exc:

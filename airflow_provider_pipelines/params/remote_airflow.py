@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 from airflow_provider_pipelines.errors import ConfigurationError
@@ -67,7 +67,7 @@ def normalise_logical_date(value: Any) -> str | None:
             f"logical_date must be a datetime, an ISO 8601 string or a template, got {type(value).__name__}"
         )
     if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
+        when = when.replace(tzinfo=timezone.utc)
     return when.isoformat()
 
 

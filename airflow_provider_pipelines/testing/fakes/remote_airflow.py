@@ -32,7 +32,7 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import Any
 
@@ -70,7 +70,7 @@ def _parse_when(value: Any) -> datetime | None:
     when = datetime.fromisoformat(str(value))
     if when.tzinfo is None:
         raise ValueError("Input should have timezone info")
-    return when.astimezone(UTC)
+    return when.astimezone(timezone.utc)
 
 
 class FakeRemoteAirflow(FakeVendor):
@@ -237,7 +237,7 @@ class FakeRemoteAirflow(FakeVendor):
             api=gen,
             request=body,
             held=self.dags[dag_id],
-            queued_at=datetime.now(UTC).isoformat(),
+            queued_at=datetime.now(timezone.utc).isoformat(),
         )
 
     def run_json(self, gen: str, run: FakeRun) -> dict[str, Any]:
@@ -379,7 +379,7 @@ class FakeRemoteAirflow(FakeVendor):
             return self.error(gen, 422 if gen == "v2" else 400, f"logical_date: {exc}")
         if (missing := self._dag_or_404(gen, dag_id)) is not None:
             return missing
-        run_id = body.get("dag_run_id") or f"manual__{datetime.now(UTC).isoformat()}"
+        run_id = body.get("dag_run_id") or f"manual__{datetime.now(timezone.utc).isoformat()}"
         if not isinstance(run_id, str) or not RUN_ID.match(run_id):
             return self.error(
                 gen, 400, f"The run_id provided '{run_id}' does not match regex pattern '{RUN_ID.pattern}'"
@@ -474,7 +474,7 @@ class FakeRemoteAirflow(FakeVendor):
             return self.error(gen, 400, f"unexpected keys: {unknown}")
         try:
             # like Airflow 1.10: the time now, cut to the second unless replace_microseconds is "false"
-            now = datetime.now(UTC)
+            now = datetime.now(timezone.utc)
             if str(body.get("replace_microseconds", "true")).lower() != "false":
                 now = now.replace(microsecond=0)
             when = _parse_when(body.get("execution_date")) or now
