@@ -34,6 +34,8 @@ __all__ = [
     "BaseOperator",
     "BaseOperatorLink",
     "BaseSensorOperator",
+    "TaskStateUnknown",
+    "atask_instance_state",
     "default_deferrable",
     "get_xcom_value",
     "mask_secret",
@@ -77,3 +79,40 @@ async def aget_connection(hook_cls: Any, conn_id: str) -> Any:
     from asgiref.sync import sync_to_async
 
     return await sync_to_async(hook_cls.get_connection)(conn_id)
+
+
+class TaskStateUnknown(Exception):
+    """The state of a task instance could not be read from where the caller runs."""
+
+
+async def atask_instance_state(ti: Any) -> str | None:
+    """The current state of a task instance (``"deferred"``, ``"failed"``, None when cleared, ...).
+
+    Read from inside a trigger through the Task SDK, as the standard provider's workflow
+    triggers do (Airflow 3). Raises :class:`TaskStateUnknown` when it cannot be read: no
+    task instance attached to the trigger, Airflow 2, or the triggerer's supervisor did not
+    answer.
+    """
+    ids = [getattr(ti, name, None) for name in ("dag_id", "run_id", "task_id")]
+    if not all(isinstance(i, str) and i for i in ids):
+        raise TaskStateUnknown("the trigger has no task instance attached")
+    dag_id, run_id, task_id = ids
+    map_index = getattr(ti, "map_index", -1)
+    map_index = -1 if map_index is None else int(map_index)
+    try:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+        from asgiref.sync import sync_to_async
+    except ImportError as exc:  # Airflow 2.11: no Task SDK
+        raise TaskStateUnknown(f"this Airflow has no Task SDK ({exc})") from None
+    try:
+        states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
+            dag_id=dag_id, task_ids=[task_id], run_ids=[run_id], map_index=map_index
+        )
+    except Exception as exc:
+        raise TaskStateUnknown(f"{type(exc).__name__}: {exc}") from None
+    key = task_id if map_index < 0 else f"{task_id}_{map_index}"
+    by_task = states.get(run_id) or {}
+    if key not in by_task:
+        raise TaskStateUnknown(f"Airflow lists no task instance {dag_id}/{run_id}/{key}")
+    state = by_task[key]
+    return None if state is None else str(getattr(state, "value", state))

@@ -19,7 +19,8 @@
      └── RunError                  the remote run did not succeed
           ├── RunFailedError       it ended failed / cancelled / skipped
           ├── RunBlockedError      it waited for a person past the task's grace period
-          └── RunTimeoutError      the wait's deadline passed first
+          ├── RunTimeoutError      the wait's deadline passed first
+          └── RunUnknownError      the vendor never once answered for the run: it may not exist
 
 Whether a failure may be retried is decided from these types
 (:func:`airflow_provider_pipelines.http.is_retryable`), never from message text.
@@ -120,3 +121,8 @@ class RunBlockedError(RunError):
 
 class RunTimeoutError(RunError):
     """The deadline passed before the run ended."""
+
+
+class RunUnknownError(RunError):
+    """Every read of a run failed for longer than the task allows, and none ever succeeded: the
+    vendor may not know the run (InVision answers a bare 500 for a run id it does not know)."""

@@ -16,6 +16,7 @@ an *error* stopped the wait.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from airflow_provider_pipelines.errors import (
     RunBlockedError,
     RunFailedError,
     RunTimeoutError,
+    RunUnknownError,
     ServerError,
 )
 from airflow_provider_pipelines.runs import RemoteRun, RunState
@@ -75,6 +77,63 @@ class PollSchedule:
         return min(self.poll_interval, max(first, 0.1 * elapsed))
 
 
+@dataclass
+class UnknownRunWatch:
+    """Tells a run that does not exist from a vendor outage, where the vendor cannot say which.
+
+    InVision answers a bare ``500`` for a run id it does not know, as for its own
+    failures. A run never once read successfully whose reads still fail with a
+    server error ``grace`` seconds after the first such failure is taken for unknown;
+    a run read successfully once is waited on through any outage.
+
+    :param grace: seconds of failing reads allowed before the first successful one.
+    :param read_once: a read of the run succeeded.
+    :param failing_since: UTC time of the first failed read, while none has succeeded.
+    """
+
+    grace: float
+    read_once: bool = False
+    failing_since: datetime | None = None
+
+    def ok(self) -> None:
+        self.read_once = True
+        self.failing_since = None
+
+    def failed(
+        self, exc: PipelinesError, display_name: str, run_id: str, now: datetime | None = None
+    ) -> None:
+        """Raise :class:`RunUnknownError` once a never-read run kept failing with server errors past
+        the grace."""
+        if self.read_once or not isinstance(exc, ServerError):
+            return
+        now = now or utcnow()
+        if self.failing_since is None:
+            self.failing_since = now
+        if (now - self.failing_since).total_seconds() >= self.grace:
+            raise RunUnknownError(
+                f"{display_name} has answered HTTP {exc.status} to every read of run {run_id} for "
+                f"{format_elapsed(self.grace)} and never once answered for it: {display_name} may not "
+                f"know this run id (it answers a bare {exc.status} for a run it does not know). Check the "
+                f"run id and the data flow id. Last answer: {exc}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        since = self.failing_since.isoformat() if self.failing_since else None
+        return {"read_once": self.read_once, "failing_since": since}
+
+    @classmethod
+    def from_dict(cls, grace: float, data: Any) -> UnknownRunWatch:
+        """From :meth:`to_dict`; anything unreadable starts a fresh watch."""
+        watch = cls(grace)
+        if isinstance(data, Mapping):
+            watch.read_once = data.get("read_once") is True
+            since = data.get("failing_since")
+            if isinstance(since, str):
+                with contextlib.suppress(ValueError):
+                    watch.failing_since = datetime.fromisoformat(since)
+        return watch
+
+
 class Waiter:
     """Decides, poll after poll, how long to sleep and what to log.
 
@@ -85,6 +144,10 @@ class Waiter:
     :param blocked_grace: seconds a run may stay BLOCKED (waiting for a person) before the
         wait ends with "blocked"; None waits on until the deadline. The clock restarts
         whenever the run moves on and blocks again.
+    :param unknown_run_grace: seconds a run never once read may keep failing with server
+        errors before the wait ends with :class:`RunUnknownError` (see :class:`UnknownRunWatch`);
+        None: such a run is waited on until the deadline.
+    :param run_id: the run's id, for that message.
     """
 
     def __init__(
@@ -96,8 +159,12 @@ class Waiter:
         logger: logging.Logger | Any,
         *,
         blocked_grace: float | None = None,
+        unknown_run_grace: float | None = None,
+        run_id: str = "",
     ) -> None:
         self.display_name = display_name
+        self.run_id = run_id
+        self.unknown = None if unknown_run_grace is None else UnknownRunWatch(unknown_run_grace)
         self.schedule = schedule
         self.deadline = deadline
         self.started_at = started_at
@@ -118,6 +185,8 @@ class Waiter:
         """Log the run's state when it changed since the last poll (not on every poll)."""
         self.polls += 1
         self.failed_reads = 0
+        if self.unknown is not None:
+            self.unknown.ok()
         if run.state is not RunState.BLOCKED:
             self._blocked_since = None
         elif self._blocked_since is None:
@@ -166,6 +235,8 @@ class Waiter:
         """Re-raise a permanent error; log a transient one and let waiting go on."""
         if not isinstance(exc, TRANSIENT_ERRORS):
             raise exc
+        if self.unknown is not None:
+            self.unknown.failed(exc, self.display_name, self.run_id)
         self.failed_reads += 1
         self.last_error = str(exc)
         retry_after = getattr(exc, "retry_after", None)

@@ -88,3 +88,15 @@ class BareTaskInstance:
 
     def xcom_push(self, key: str, value: object) -> None:
         self.xcom[key] = value
+
+
+def _has_task_state_store() -> bool:
+    try:
+        from airflow.sdk.execution_time.context import TaskStateStoreAccessor  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+#: Airflow 3.3+: a task runs with a ``task_state_store``, through which a retry finds its run again
+HAS_TASK_STATE_STORE = _has_task_state_store()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_pipelines.links import DataformRunLink
-from tests.dagrun import run_dag
+from tests.dagrun import HAS_TASK_STATE_STORE, run_dag
 
 MODES = ["poll", "defer"]
 
@@ -110,14 +110,23 @@ def test_sensor_fails_when_the_run_fails(airflow_db, client, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_a_retried_task_starts_a_new_run_and_says_dataform_cannot_tell(airflow_db, client, mode, capfd):
+def test_a_retried_task_finds_its_run_where_airflow_keeps_it_else_says_dataform_cannot_tell(
+    airflow_db, client, mode, capfd
+):
     client.plan("dataform", "retry", duration=1.0, outcome="SUCCESSFUL")
     # the first try's reads are refused (a permanent error), so that try fails after its start
     client.fault("status", "/run/", method="GET", status=401, times=2)
     outcome = run_dag(f"t_dataform_retry_{mode}")
     text = "".join(capfd.readouterr())
-    first, second = client.runs("dataform")
+    runs = client.runs("dataform")
     assert outcome.tasks == {"run": "success"}
+    if HAS_TASK_STATE_STORE:  # Airflow 3.3+: the second try reads the run back and waits on it
+        (only,) = runs
+        assert f"An earlier try of this task started Dataform run {only['run_id']}" in text
+        assert f"Re-attached to Dataform run {only['run_id']}" in text
+        assert outcome.xcom[("run", "return_value")] == only["run_id"]
+        return
+    first, second = runs
     assert "This is try 2 of the task. Dataform offers no way to find a run that an earlier try" in text
     for run in (first, second):
         assert f"Started Dataform run {run['run_id']}" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -229,3 +230,38 @@ def test_a_start_answer_without_a_status_still_gives_the_run_id():
     response = ApiResponse(200, {}, _json.dumps({"runId": "r-77"}).encode(), request, "http://x")
     run = API.parse_started(response, FLOW)
     assert run.run_id == "r-77" and run.state is RunState.UNKNOWN and run.ref["run_id"] == "r-77"
+
+
+@pytest.mark.parametrize("mode", ["poll", "defer"])
+def test_a_sensor_on_a_run_id_invision_never_answers_for_fails_after_the_grace(
+    airflow_db, client, mode, capfd
+):
+    result = run_dag(f"t_profitbase_unknown_{mode}", {"flow": FLOW, "run": "no-such-run"})
+    text = "".join(capfd.readouterr())
+    assert result.tasks == {"watch": "failed"}
+    assert "to every read of run no-such-run for 2s and never once answered for it" in text
+    assert "Profitbase InVision may not know this run id" in text
+    reads = [r for r in client.requests("profitbase") if r["method"] == "GET"]
+    assert reads and all(r["status"] == 500 for r in reads)
+
+
+def test_a_sensor_on_a_run_read_once_waits_through_500s_past_the_grace(airflow_db, client, capfd):
+    client.plan("profitbase", FLOW, phases=[("Running", 6.0)], final="Succeeded")
+    run = ProfitbaseHook().start_data_flow(FLOW)
+
+    def outage_after_the_first_good_read() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if any(r["method"] == "GET" and r["status"] == 200 for r in client.requests("profitbase")):
+                client.fault("status", "/status$", method="GET", status=500, body="", times=25)
+                return
+            time.sleep(0.05)
+
+    helper = threading.Thread(target=outage_after_the_first_good_read, daemon=True)
+    helper.start()
+    result = run_dag("t_profitbase_unknown_poll", {"flow": FLOW, "run": run.run_id})
+    helper.join(5)
+    statuses = [r["status"] for r in client.requests("profitbase") if r["method"] == "GET"]
+    assert result.tasks == {"watch": "success"}
+    assert statuses.count(500) >= 10  # failing reads for longer than the 2 s grace ...
+    assert "may not know this run id" not in "".join(capfd.readouterr())  # ... did not fail it

@@ -34,6 +34,7 @@ def test_serialize_round_trip_holds_only_plain_ids_and_no_secret(sandbox):
         "run_url",
         "blocked_grace",
         "cancel_on_kill",
+        "unknown_run_grace",
     }
     assert TOKEN not in json.dumps(kwargs)
     assert rebuilt(trigger).serialize() == trigger.serialize()

@@ -49,7 +49,8 @@ class RemoteRunOperator(BaseOperator):
     ui_color = "#e8f4fd"
     #: seconds a run may wait for a person (BLOCKED) before the task fails; None: until ``timeout``
     blocked_grace: float | None = None
-    #: True where a retried task finds the run an earlier try started (a marker, a fixed run id)
+    #: True where a retried task finds the run an earlier try started by the vendor's own means (a
+    #: marker, a fixed run id), also where Airflow has no ``task_state_store`` (before 3.3)
     reattaches: ClassVar[bool] = False
 
     def __init__(
@@ -73,6 +74,9 @@ class RemoteRunOperator(BaseOperator):
         self.timeout = require_seconds("timeout", DEFAULT_TIMEOUT if timeout is None else timeout) or 0.0
         self.cancel_on_timeout = require_bool("cancel_on_timeout", cancel_on_timeout)
         self._active_run: RemoteRun | None = None
+        #: set by :meth:`resume_or_start` before :meth:`start`: the run an earlier try of this task
+        #: instance started, which ended without success and which the new run replaces
+        self.earlier_run: RemoteRun | None = None
 
     # -- what a vendor operator provides ---------------------------------------------------
 
@@ -84,7 +88,8 @@ class RemoteRunOperator(BaseOperator):
         """
 
     def start(self, hook: PipelineHook, context: Any) -> RemoteRun:
-        """Start the remote run (or re-attach to one already going) and return it."""
+        """Start the remote run (or re-attach to one already going by the vendor's own means) and return
+        it. :attr:`earlier_run` names the failed run of an earlier try this one replaces, if any."""
         raise NotImplementedError
 
     # -- the lifecycle -----------------------------------------------------------------------
@@ -118,12 +123,12 @@ class RemoteRunOperator(BaseOperator):
 
         self.validate(rendered=True)
         hook = self.get_hook()
-        self.say_what_a_retry_does(context)
         started_at = utcnow()
-        run = self.start(hook, context)
+        run = self.resume_or_start(hook, context)
         self._active_run = run
         self.remember(context, run)
         if not self.wait_for_completion:
+            self.conclude_run(context)
             return run.run_id
         deadline = started_at + timedelta(seconds=self.timeout)
         if self.deferrable and not run.state.is_terminal:
@@ -142,14 +147,92 @@ class RemoteRunOperator(BaseOperator):
             handle_blocked(hook, final, self.blocked_grace, self.log)
         if not final.state.is_terminal:
             handle_deadline(hook, final, self.cancel_on_timeout, self.log, note=waiter.failure_note())
-        return conclude(hook, final, self.log, success_states=self.success_states)
+        result = conclude(hook, final, self.log, success_states=self.success_states)
+        self.conclude_run(context)
+        return result
 
-    def say_what_a_retry_does(self, context: Any) -> None:
-        """On a retry, say whether this vendor lets the task find the run an earlier try started."""
+    def resume_or_start(self, hook: PipelineHook, context: Any) -> RemoteRun:
+        """The run an earlier try of this task instance started, where it is still of use; else a new one.
+
+        An earlier try's run is known from Airflow's ``task_state_store`` (Airflow 3.3+,
+        :mod:`airflow_provider_pipelines.resume`): still going, the task re-attaches; ended in
+        success, the task succeeds without a new run; ended otherwise, a new run is started
+        (:attr:`earlier_run` tells :meth:`start` which one it replaces). A new run's ref is
+        stored right after its start, before any wait.
+        """
+        from dataclasses import replace
+
+        from airflow_provider_pipelines.resume import RunStore, read_earlier_run
+
+        store = RunStore(context, self.log)
+        self.earlier_run = None
+        stored = store.read(hook.api.vendor, self.conn_id)
+        if stored is None:
+            self.say_what_a_retry_does(context, store.available)
+        earlier = None
+        if stored is not None and stored.concluded:
+            self.log.info(
+                "This task succeeded before with %s run %s and was cleared: starting a new run",
+                hook.api.display_name,
+                stored.run_id,
+            )
+            self.earlier_run = stored.as_run()
+            stored = None
+        elif stored is not None:
+            try:
+                earlier = read_earlier_run(hook, stored)
+            except ValueError as exc:
+                self.log.warning("Ignoring the run kept by an earlier try (%s); starting afresh", exc)
+                stored = None
+        name = hook.api.display_name
+        if stored is not None and earlier is None:
+            self.log.warning(
+                "%s no longer knows run %s, which an earlier try of this task started; starting a new run",
+                name,
+                stored.run_id,
+            )
+        elif earlier is not None and (not earlier.state.is_terminal or earlier.state in self.success_states):
+            self.log.info(
+                "An earlier try of this task started %s %s, which is %s: %s instead of starting a new run",
+                name,
+                earlier.describe(),
+                earlier.state.value,
+                "re-attaching to it" if not earlier.state.is_terminal else "taking its result",
+            )
+            return replace(earlier, extra={**earlier.extra, "reattached": True})
+        elif earlier is not None:
+            self.log.warning(
+                "An earlier try of this task started %s %s, which ended %s; starting a new run",
+                name,
+                earlier.describe(),
+                earlier.state.value,
+            )
+            self.earlier_run = earlier
+        run = self.start(hook, context)
+        store.write(run, self.conn_id)
+        return run
+
+    def conclude_run(self, context: Any) -> None:
+        """The task succeeded: mark the kept run concluded, so that clearing the task starts a new one."""
+        from airflow_provider_pipelines.resume import RunStore
+
+        RunStore(context, self.log).conclude(self.hook_class.api_class.vendor, self.conn_id)
+
+    def say_what_a_retry_does(self, context: Any, store_available: bool) -> None:
+        """On a retry that found no kept run, say whether this vendor lets the task find one otherwise."""
         try_number = int(getattr(context.get("ti"), "try_number", 1) or 1)
         if try_number <= 1 or self.reattaches:
             return
         name = self.hook_class.api_class.display_name
+        if store_available:
+            self.log.warning(
+                "This is try %d of the task and no run of an earlier try is kept in the task_state_store: "
+                "the earlier tries started none, or one died between its start and keeping it (a window "
+                "of a moment). %s offers no way to look, so a new run is started",
+                try_number,
+                name,
+            )
+            return
         self.log.warning(
             "This is try %d of the task. %s offers no way to find a run that an earlier try started, "
             "so a new run is started; a run from an earlier try may still be going (its id is in that "
@@ -198,7 +281,7 @@ class RemoteRunOperator(BaseOperator):
         from airflow_provider_pipelines.lifecycle import complete_from_event
 
         hook = self.get_hook()
-        return complete_from_event(
+        result = complete_from_event(
             hook,
             event,
             self.cancel_on_timeout,
@@ -206,6 +289,8 @@ class RemoteRunOperator(BaseOperator):
             success_states=self.success_states,
             blocked_grace=self.blocked_grace,
         )
+        self.conclude_run(context)
+        return result
 
     def on_kill(self) -> None:
         run = self._active_run

@@ -18,6 +18,7 @@ from airflow_provider_pipelines.params.remote_airflow import (
     check_run_id,
     default_dag_run_id,
     normalise_logical_date,
+    replacement_run_id,
 )
 from airflow_provider_pipelines.validation import require_bool, require_str
 
@@ -36,8 +37,11 @@ class TriggerRemoteDagRunOperator(RemoteRunOperator):
     default it is derived from this DAG, this DAG run and this task (and map
     index), never from the try number. A retried task's trigger is refused by the
     remote Airflow as a duplicate and the task re-attaches to the run its first
-    try started. A given ``dag_run_id`` works the same way. (So clearing the task
-    re-attaches too; to run the remote DAG afresh, give a new ``dag_run_id``.)
+    try started. On Airflow 3.3+ the run is also kept in the task's
+    ``task_state_store``: a retry after that run *failed*, and a clear of a task
+    that succeeded, trigger a new run under the next id (``<id>.r2``, ``.r3``,
+    ...). Before Airflow 3.3, and with a given ``dag_run_id``, the task always
+    re-attaches (to run the remote DAG afresh, give a new ``dag_run_id``).
 
     The remote run id is the task's return value; it and the run's link are
     pushed to XCom (``run_id``, ``run_url``) as soon as the run exists. A queued run
@@ -124,11 +128,20 @@ class TriggerRemoteDagRunOperator(RemoteRunOperator):
         taken literally, every run of this task would re-attach to one remote run named "None".
         """
         if not _rendered_blank(self.dag_run_id):
+            if self.earlier_run is not None and self.earlier_run.run_id == str(self.dag_run_id):
+                self.log.warning(
+                    "Remote run %s ended %s in an earlier try, and dag_run_id names it, so it cannot be run "
+                    "afresh: the task re-attaches to it. Give a new dag_run_id to run the remote DAG again",
+                    self.dag_run_id,
+                    self.earlier_run.state.value,
+                )
             return str(self.dag_run_id)
         map_index = getattr(context["ti"], "map_index", None)
-        return default_dag_run_id(
+        base = default_dag_run_id(
             self.dag_id, context["dag_run"].run_id, self.task_id, -1 if map_index is None else int(map_index)
         )
+        # a run of an earlier try that failed is replaced by one under the next id of this task instance
+        return base if self.earlier_run is None else replacement_run_id(base, self.earlier_run.run_id)
 
     def start(self, hook: PipelineHook, context: Any) -> RemoteRun:
         from airflow_provider_pipelines.hooks.remote_airflow import RemoteAirflowHook

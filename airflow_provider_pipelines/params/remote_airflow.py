@@ -96,3 +96,22 @@ def default_dag_run_id(dag_id: str, run_id: str, task_id: str, map_index: int = 
     digest = hashlib.sha256(exact.encode()).hexdigest()[:10]
     readable = _RUN_ID_UNSAFE.sub("_", f"{dag_id}.{task}__{run_id}")
     return f"{readable[: _RUN_ID_MAX - 12]}__{digest}"
+
+
+_REPLACEMENT = re.compile(r"\.r(\d+)$")
+
+
+def replacement_run_id(base: str, failed: str) -> str:
+    """The remote run id for the run that replaces ``failed``, a run of this task instance that ended
+    without success: ``<base>.r2``, then ``.r3``, ...
+
+    Derived from the failed run's id alone, so that a try which dies between triggering
+    the replacement and keeping it in the task_state_store is followed by a try that
+    asks for the same id again, is refused as a duplicate, and re-attaches.
+    """
+    found = _REPLACEMENT.search(failed)
+    suffix = f".r{int(found.group(1)) + 1 if found else 2}"
+    if len(base) + len(suffix) <= _RUN_ID_MAX:
+        return base + suffix
+    digest = hashlib.sha256(base.encode()).hexdigest()[:10]
+    return f"{base[: _RUN_ID_MAX - len(suffix) - 11]}_{digest}{suffix}"

@@ -30,6 +30,9 @@ class RemoteRunSensor(BaseSensorOperator):
     """
 
     hook_class: ClassVar[VendorHook]
+    #: seconds a run never once read may keep failing with server errors before the sensor fails
+    #: saying the vendor may not know it (``lifecycle.UnknownRunWatch``); None: waited on
+    unknown_run_grace: float | None = None
 
     def __init__(
         self,
@@ -49,6 +52,7 @@ class RemoteRunSensor(BaseSensorOperator):
         self.poll_interval = interval
         self._last_seen: tuple[Any, str | None] | None = None  # the state the log last showed
         self._seen_since: Any = None
+        self._unknown_watch: Any = None  # poke mode: the UnknownRunWatch of this sensor instance
 
     def ref(self) -> dict[str, str]:
         """The ids of the run to watch (after rendering)."""
@@ -78,14 +82,55 @@ class RemoteRunSensor(BaseSensorOperator):
     def get_hook(self) -> PipelineHook:
         return self.hook_class(self.conn_id)
 
-    def _read(self, hook: PipelineHook) -> RemoteRun | None:
+    def _read(self, hook: PipelineHook, context: Any) -> RemoteRun | None:
+        """The run now; None when the read failed in a way worth trying again."""
         from airflow_provider_pipelines.lifecycle import TRANSIENT_ERRORS
 
+        watch = self._watch(context)
         try:
-            return hook.get_run(self.ref())
+            run = hook.get_run(self.ref())
         except TRANSIENT_ERRORS as exc:
+            if watch is not None:
+                try:
+                    watch.failed(exc, hook.api.display_name, self.ref()[hook.api.ref_keys[-1]])
+                finally:
+                    self._keep_watch(context, watch)
             self.log.warning("%s status read failed (%s); will try again", hook.api.display_name, exc)
             return None
+        if watch is not None and not watch.read_once:
+            watch.ok()
+            self._keep_watch(context, watch)
+        return run
+
+    # In reschedule mode every poke is a new sensor instance: what the unknown-run watch knows is
+    # kept in the task_state_store (Airflow 3.3+); without one it lives for one poke only, so the
+    # grace cannot run out and the sensor waits on as before.
+    _WATCH_KEY = "airflow_provider_pipelines.unknown_run_watch"
+
+    def _watch(self, context: Any) -> Any:
+        if self.unknown_run_grace is None:
+            return None
+        from airflow_provider_pipelines.lifecycle import UnknownRunWatch
+
+        if self._unknown_watch is None:
+            stored = None
+            store = context.get("task_state_store") if self.mode == "reschedule" else None
+            if store is not None:
+                try:
+                    stored = store.get(self._WATCH_KEY)
+                except Exception as exc:
+                    self.log.warning("Could not read %s from the task_state_store: %s", self._WATCH_KEY, exc)
+            self._unknown_watch = UnknownRunWatch.from_dict(self.unknown_run_grace, stored)
+        return self._unknown_watch
+
+    def _keep_watch(self, context: Any, watch: Any) -> None:
+        store = context.get("task_state_store") if self.mode == "reschedule" else None
+        if store is None:
+            return
+        try:
+            store.set(self._WATCH_KEY, watch.to_dict())
+        except Exception as exc:
+            self.log.warning("Could not keep %s in the task_state_store: %s", self._WATCH_KEY, exc)
 
     def poke(self, context: Any) -> bool:
         from airflow_provider_pipelines.lifecycle import conclude, format_elapsed, utcnow
@@ -93,7 +138,7 @@ class RemoteRunSensor(BaseSensorOperator):
 
         self.validate(rendered=True)
         hook = self.get_hook()
-        run = self._read(hook)
+        run = self._read(hook, context)
         if run is None:
             return False
         # a line when the state changes, not on every poke (a sensor may poke for days)
@@ -129,7 +174,7 @@ class RemoteRunSensor(BaseSensorOperator):
             return super().execute(context)
         self.validate(rendered=True)
         hook = self.get_hook()
-        run = self._read(hook)
+        run = self._read(hook, context)
         if run is not None and run.state.is_terminal:
             return conclude(hook, run, self.log, success_states=self.success_states)
         from airflow_provider_pipelines.triggers.runs import RemoteRunTrigger
@@ -147,6 +192,8 @@ class RemoteRunSensor(BaseSensorOperator):
                 poll_interval=self.poll_interval,
                 started_at=now,
                 run_url=run.url if run else None,
+                # a run read just now exists; one not read yet is watched in the triggerer
+                unknown_run_grace=None if run is not None else self.unknown_run_grace,
             ),
             method_name="execute_complete",
         )

@@ -21,6 +21,7 @@ import aiohttp  # noqa: F401
 import tenacity  # noqa: F401
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_pipelines._compat import TaskStateUnknown, atask_instance_state
 from airflow_provider_pipelines.errors import PipelinesError
 from airflow_provider_pipelines.hooks import hook_class
 from airflow_provider_pipelines.hooks.base import PipelineHook, shared_hook
@@ -51,6 +52,9 @@ class RemoteRunTrigger(BaseTrigger):
         trigger stops with a ``blocked`` event; None waits on until the deadline. The grace
         clock lives in memory: after a triggerer restart it starts again (the wait is longer,
         never shorter).
+    :param unknown_run_grace: seconds a run never once read may keep failing with server errors
+        before the trigger stops with an ``error`` event saying the vendor may not know the run
+        (a sensor watching an InVision run id; see ``lifecycle.UnknownRunWatch``); None: waited on.
     :param cancel_on_kill: when a user acts on the deferred task (marks it failed or
         successful, clears it), cancel the run where the vendor can (:meth:`on_kill`, called by
         triggerers that support it: Airflow 3.3 and later).
@@ -69,6 +73,7 @@ class RemoteRunTrigger(BaseTrigger):
         run_url: str | None = None,
         blocked_grace: float | None = None,
         cancel_on_kill: bool = False,
+        unknown_run_grace: float | None = None,
     ) -> None:
         super().__init__()
         self.vendor = vendor
@@ -81,6 +86,7 @@ class RemoteRunTrigger(BaseTrigger):
         self.run_url = run_url
         self.blocked_grace = None if blocked_grace is None else float(blocked_grace)
         self.cancel_on_kill = bool(cancel_on_kill)
+        self.unknown_run_grace = None if unknown_run_grace is None else float(unknown_run_grace)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -96,6 +102,7 @@ class RemoteRunTrigger(BaseTrigger):
                 "run_url": self.run_url,
                 "blocked_grace": self.blocked_grace,
                 "cancel_on_kill": self.cancel_on_kill,
+                "unknown_run_grace": self.unknown_run_grace,
             },
         )
 
@@ -126,6 +133,8 @@ class RemoteRunTrigger(BaseTrigger):
             self.started_at,
             self.log,
             blocked_grace=self.blocked_grace,
+            unknown_run_grace=self.unknown_run_grace,
+            run_id=self.run_id,
         )
         try:
             request = hook.status_request(self.ref)  # the same request on every poll: built once
@@ -150,16 +159,41 @@ class RemoteRunTrigger(BaseTrigger):
             await asyncio.sleep(pause)
 
     async def on_kill(self) -> None:
-        """A user acted on the deferred task: cancel the run where the task asked for it and the
-        vendor can, and say so in the log either way.
+        """The triggerer cancelled this trigger "by user action": cancel the run only if a user really
+        acted on the task, the task asked for it, the vendor can, and the run is still going; say which.
 
-        Airflow calls this only for a user's action, never for a triggerer restart, a
-        redistribution or a timeout, so a run is never cancelled because a triggerer moved.
+        Airflow 3.3's triggerer calls this for every trigger it drops, and it also drops
+        a trigger that was handed to another triggerer while this one missed its
+        heartbeats (apache/airflow#73454). So the task instance's state is read first:
+        still ``deferred`` means another triggerer waits on the run, and nothing is
+        cancelled; a state that cannot be read cancels nothing either. A run that
+        already ended is not touched (a remote-Airflow run that succeeded must not be
+        marked failed).
         """
         name = f"run {self.run_id}"
-        if not self.cancel_on_kill:
-            self.log.warning("Task killed while deferred; %s goes on running (cancel not asked for)", name)
+        try:
+            state = await atask_instance_state(getattr(self, "task_instance", None))
+        except TaskStateUnknown as exc:
+            self.log.warning(
+                "Trigger stopped by the triggerer, but the task's state could not be read (%s); "
+                "not cancelling %s, which goes on running",
+                exc,
+                name,
+            )
             return
+        if state == "deferred":
+            self.log.info(
+                "Trigger moved to another triggerer (the task is still deferred); %s goes on there", name
+            )
+            return
+        if not self.cancel_on_kill:
+            self.log.warning(
+                "Task killed while deferred (now %s); %s goes on running (cancel not asked for)", state, name
+            )
+            return
+        await self._cancel_on_kill(name, state)
+
+    async def _cancel_on_kill(self, name: str, state: str | None) -> None:
         cls = hook_class(self.vendor)
         try:
             async with shared_hook(cls, self.conn_id, cls.shared_variant(self.ref)) as hook:
@@ -167,15 +201,28 @@ class RemoteRunTrigger(BaseTrigger):
                 request = hook.cancel_request(self.ref)
                 if request is None:
                     self.log.warning(
-                        "Task killed while deferred; %s offers no cancel, so %s %s goes on running there",
+                        "Task killed while deferred (now %s); %s offers no cancel, so %s %s goes on "
+                        "running there",
+                        state,
                         vendor,
                         vendor,
                         name,
                     )
                     return
                 async with session_lease(await hook.aget_endpoint()):
+                    run = await hook.aget_run(self.ref)
+                    if run.state.is_terminal:
+                        self.log.info(
+                            "Task killed while deferred (now %s); %s %s had already ended %s, nothing to "
+                            "cancel",
+                            state,
+                            vendor,
+                            name,
+                            run.state.value,
+                        )
+                        return
                     await hook.acall(request)
         except PipelinesError as exc:
-            self.log.error("Task killed while deferred; could not cancel %s: %s", name, exc)
+            self.log.error("Task killed while deferred (now %s); could not cancel %s: %s", state, name, exc)
             return
-        self.log.warning("Task killed while deferred; cancelled %s %s", vendor, name)
+        self.log.warning("Task killed while deferred (now %s); cancelled %s %s", state, vendor, name)

@@ -42,3 +42,17 @@ for name, deferrable in (("poll", False), ("defer", True)):
         )
         start >> watch
     globals()[dag.dag_id] = dag
+
+# a sensor given a run id from the conf (``run``), with a short grace for a run InVision never answers for
+for name, deferrable in (("poll", False), ("defer", True)):
+    with DAG(dag_id=f"t_profitbase_unknown_{name}", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+        ProfitbaseDataFlowSensor(
+            task_id="watch",
+            data_flow_id=FLOW,
+            run_id="{{ dag_run.conf['run'] }}",
+            deferrable=deferrable,
+            poll_interval=0.3,
+            timeout=40,
+            unknown_run_grace=2,
+        )
+    globals()[dag.dag_id] = dag
