@@ -105,7 +105,8 @@ async def atask_instance_state(ti: Any) -> str | None:
     except ImportError as exc:  # Airflow 2.11: no Task SDK
         raise TaskStateUnknown(f"this Airflow has no Task SDK ({exc})") from None
     try:
-        states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
+        # not thread-sensitive: a triggerer that drops many triggers at once asks for them side by side
+        states = await sync_to_async(RuntimeTaskInstance.get_task_states, thread_sensitive=False)(
             dag_id=dag_id, task_ids=[task_id], run_ids=[run_id], map_index=map_index
         )
     except Exception as exc:

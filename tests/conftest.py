@@ -12,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).parent
 _HOME = tempfile.mkdtemp(prefix="pipelines-airflow-home-")
@@ -53,3 +54,44 @@ def airflow_db() -> str:
         timeout=300,
     )
     return _HOME
+
+
+EXAMPLES = HERE.parent / "example_dags"
+CLUSTER_DAGS = HERE / "cluster_dags"
+
+
+@pytest.fixture(scope="session")
+def cluster(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real Airflow 3 cluster for the whole run, reaching the vendors through the sandbox.
+
+    api-server, scheduler, dag-processor and two triggerers (``triggerer-1``, ``triggerer-2``);
+    SQLite; LocalExecutor; 127.0.0.1. It runs ``example_dags/`` and ``tests/cluster_dags/``. A
+    triggerer counts as gone after 10 s without a heartbeat, so that the HA tests can make
+    Airflow hand its triggers to the other one quickly.
+    """
+    from tests.real_airflow import RealAirflow, free_port
+
+    env = {
+        **sandbox.connection_env(),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME": "600",
+        "AIRFLOW__CORE__PARALLELISM": "8",
+        "AIRFLOW__TRIGGERER__CAPACITY": "100",
+        "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
+        "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+        "PIPELINES_TEST_PID_DIR": str(tmp_path_factory.mktemp("task-pids")),
+    }
+    deployment = RealAirflow(
+        tmp_path_factory.mktemp("cluster"),
+        free_port(),
+        components=("api-server", "scheduler", "dag-processor"),
+        extra_env=env,
+    )
+    deployment.start([EXAMPLES, CLUSTER_DAGS], lifetime=2400)
+    try:
+        deployment.start_triggerer("triggerer-1")
+        deployment.start_triggerer("triggerer-2")
+        print(f"\nreal Airflow 3 cluster on {deployment.url} ready in {deployment.startup_seconds:.1f}s")
+        yield deployment
+    finally:
+        deployment.stop()

@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -72,9 +73,14 @@ class RealAirflow:
     components: tuple[str, ...] = COMPONENTS
     #: settings over the remote's own (e.g. connections, log level)
     extra_env: dict[str, str] = field(default_factory=dict)
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    #: process name (a component, or a name given to :meth:`start_component`) -> its process
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     password: str = ""
     startup_seconds: float = 0.0
+    #: triggerer process name -> the id of its TriggererJob in the metadata DB
+    triggerer_jobs: dict[str, int] = field(default_factory=dict)
+    _env: dict[str, str] = field(default_factory=dict)
+    _deadline: float = 0.0
 
     @property
     def url(self) -> str:
@@ -98,52 +104,100 @@ class RealAirflow:
 
     # -- start and stop -------------------------------------------------------------------------
 
-    def start(self, dags: Path, lifetime: float, dag_ids: set[str] | None = None) -> RealAirflow:
-        """Start it with a copy of ``dags``; ready once the API lists ``dag_ids`` (default: parsed names)."""
+    def start(self, dags: Path | list[Path], lifetime: float, dag_ids: set[str] | None = None) -> RealAirflow:
+        """Start it with a copy of ``dags`` (one folder or several, merged); ready once the API lists
+        ``dag_ids`` (default: the names the files define)."""
         started = time.monotonic()
         self.home.mkdir(parents=True)
-        shutil.copytree(dags, self.base / "dags", ignore=shutil.ignore_patterns("__pycache__"))
-        env = {**remote_env(self.home, self.base / "dags", self.port), **self.extra_env}
+        folders = dags if isinstance(dags, list) else [dags]
+        for folder in folders:
+            shutil.copytree(
+                folder, self.base / "dags", ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True
+            )
+        self._env = {**remote_env(self.home, self.base / "dags", self.port), **self.extra_env}
+        self._deadline = time.monotonic() + lifetime
         subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"],
-            env=env,
+            env=self._env,
             check=True,
             capture_output=True,
             timeout=300,
         )
-        bound = ["timeout", "-k", "10", str(int(lifetime))] if shutil.which("timeout") else []
         for component in self.components:
-            log = (self.base / f"{component}.log").open("wb")
-            self.processes.append(
-                subprocess.Popen(
-                    [*bound, sys.executable, "-m", "airflow", component],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own process group: stop() ends its children too
-                )
-            )
+            self.start_component(component)
+        wanted = set().union(*(_dag_ids(f) for f in folders)) if dag_ids is None else dag_ids
         try:
-            self._wait_until_ready(started + STARTUP_LIMIT, _dag_ids(dags) if dag_ids is None else dag_ids)
+            self._wait_until_ready(started + STARTUP_LIMIT, wanted)
         except BaseException:
             self.stop()
             raise
         self.startup_seconds = time.monotonic() - started
         return self
 
+    def start_component(
+        self, component: str, name: str | None = None, *args: str, env: dict[str, str] | None = None
+    ) -> None:
+        """Start one Airflow component (``triggerer``, ...) as a process called ``name`` (default: the
+        component), with ``env`` over the deployment's settings. It stops by itself when the
+        deployment's lifetime is over."""
+        name = name or component
+        remaining = max(10, int(self._deadline - time.monotonic()))
+        bound = ["timeout", "-k", "10", str(remaining)] if shutil.which("timeout") else []
+        log = (self.base / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(
+            [*bound, sys.executable, "-m", "airflow", component, *args],
+            env={**self._env, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() ends its children too
+        )
+
+    def start_triggerer(self, name: str, limit: float = 120.0) -> int:
+        """Start a triggerer process called ``name``; return its job id once it has one."""
+        known = set(self.triggerer_jobs.values())
+        # each triggerer serves its trigger logs on a port of its own (two on one host would collide)
+        port = {"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
+        self.start_component("triggerer", name, env=port)
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            self._check_alive()
+            rows = self.query("SELECT id FROM job WHERE job_type = 'TriggererJob' AND state = 'running'")
+            fresh = {row[0] for row in rows} - known
+            if fresh:
+                self.triggerer_jobs[name] = max(fresh)
+                return self.triggerer_jobs[name]
+            time.sleep(0.5)
+        raise RuntimeError(f"triggerer {name} registered no job within {limit:g}s\n{self.log_tails()}")
+
+    def signal_component(self, name: str, sig: signal.Signals) -> None:
+        """Send ``sig`` to a process and its children (its process group): SIGSTOP, SIGCONT, SIGKILL."""
+        os.killpg(self.processes[name].pid, sig)
+        if sig == signal.SIGKILL:
+            self.processes.pop(name).wait(10)
+
     def stop(self) -> None:
-        for proc in self.processes:
+        procs = list(self.processes.values())
+        for proc in procs:
             with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
                 os.killpg(proc.pid, signal.SIGTERM)
         limit = time.monotonic() + 5  # a throw-away deployment: no need to wait for a graceful end
-        for proc in self.processes:
+        for proc in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(max(0.1, limit - time.monotonic()))
-        for proc in self.processes:
+        for proc in procs:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)  # the group: task processes included
             proc.wait(10)
         self.processes.clear()
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Rows from the deployment's metadata DB (SQLite), read-only, for what its API does not show."""
+        db = sqlite3.connect(f"file:{self.home / 'airflow.db'}?mode=ro", uri=True, timeout=30)
+        try:
+            return db.execute(sql, params).fetchall()
+        finally:
+            db.close()
 
     # -- readiness ------------------------------------------------------------------------------
 
@@ -158,7 +212,7 @@ class RealAirflow:
         raise RuntimeError(f"the remote Airflow was not ready within {STARTUP_LIMIT:g}s\n{self.log_tails()}")
 
     def _check_alive(self) -> None:
-        for name, proc in zip(self.components, self.processes, strict=True):
+        for name, proc in self.processes.items():
             if proc.poll() is not None:
                 raise RuntimeError(f"remote Airflow {name} exited with {proc.returncode}\n{self.log_tails()}")
 
@@ -210,7 +264,7 @@ class RealAirflow:
 
     def log_tails(self, lines: int = 25) -> str:
         parts = []
-        for component in self.components:
+        for component in self.processes or self.components:
             path = self.base / f"{component}.log"
             if path.exists():
                 tail = path.read_text(errors="replace").splitlines()[-lines:]

@@ -1,8 +1,8 @@
 """End to end in a real Airflow 3 cluster: every example DAG, deferred, against the sandbox.
 
-One cluster per test run (api-server, scheduler, dag-processor, triggerer; SQLite;
-LocalExecutor; 127.0.0.1) reads ``example_dags/`` and reaches the vendors through
-the sandbox's connections. Each DAG is triggered through the cluster's API; the
+The session's cluster (``tests/conftest.py``: api-server, scheduler, dag-processor and
+two triggerers; SQLite; LocalExecutor; 127.0.0.1) reads ``example_dags/`` and reaches
+the vendors through the sandbox's connections. Each DAG is triggered through the cluster's API; the
 test samples the task instances' states from the API while the DAGs run (each
 task must be seen ``deferred``), then reads back that every task succeeded, and
 from the task and triggerer logs that each task deferred and that its trigger ran
@@ -12,12 +12,12 @@ in the triggerer process, not inline.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
-from tests.real_airflow import RealAirflow, free_port
+from tests.real_airflow import RealAirflow
 
 pytestmark = pytest.mark.airflow3_only
 
@@ -35,29 +35,6 @@ IN_WORKER = {"example_profitbase": {"refresh_forecast"}}
 RUN_LIMIT = 300.0
 #: (DAG id, task id) -> the task instance states the API showed while the DAG ran
 SEEN: dict[tuple[str, str], set[str]] = {}
-
-
-@pytest.fixture(scope="module")
-def cluster(sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAirflow]:
-    env = {
-        **sandbox.connection_env(),
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME": "600",
-        "AIRFLOW__CORE__PARALLELISM": "8",
-        "AIRFLOW__TRIGGERER__CAPACITY": "100",
-    }
-    deployment = RealAirflow(
-        tmp_path_factory.mktemp("e2e-cluster"),
-        free_port(),
-        components=("api-server", "scheduler", "dag-processor", "triggerer"),
-        extra_env=env,
-    )
-    deployment.start(EXAMPLES, lifetime=900, dag_ids=set(EXPECTED))
-    print(f"\nreal Airflow 3 cluster on {deployment.url} ready in {deployment.startup_seconds:.1f}s")
-    try:
-        yield deployment
-    finally:
-        deployment.stop()
 
 
 @pytest.fixture(scope="module")

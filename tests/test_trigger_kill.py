@@ -14,6 +14,7 @@ stand-in that answers with the state each case needs (the real one answers in
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from types import SimpleNamespace
 from typing import Any
@@ -65,8 +66,9 @@ TI = SimpleNamespace(
 class SupervisorStandIn:
     """Answers the trigger's ``GetTaskStates`` as the triggerer's supervisor would, with ``state``."""
 
-    def __init__(self, state: str | Exception | None) -> None:
+    def __init__(self, state: str | Exception | None, delay: float = 0.0) -> None:
         self.state = state
+        self.delay = delay
         self.asked: list[Any] = []
 
     def send(self, msg: Any) -> Any:
@@ -74,19 +76,28 @@ class SupervisorStandIn:
 
         assert isinstance(msg, GetTaskStates), msg
         self.asked.append(msg)
+        time.sleep(self.delay)  # a supervisor busy with its DB, as under load
         if isinstance(self.state, Exception):
             raise self.state
         return TaskStatesResult(task_states={TI.run_id: {TI.task_id: self.state}})
 
 
 def drop_as_the_triggerer(
-    trigger: RemoteRunTrigger, state: str | Exception | None, monkeypatch, after: float = 0.6
+    trigger: RemoteRunTrigger,
+    state: str | Exception | None,
+    monkeypatch,
+    after: float = 0.6,
+    answer_after: float = 0.0,
 ) -> Any:
-    """Run the trigger in Airflow's TriggerRunner, let it poll, then cancel it as ``cancel_triggers`` does."""
+    """Run the trigger in Airflow's TriggerRunner, let it poll, then cancel it as ``cancel_triggers`` does.
+
+    As Airflow 3.3.2's runner loop does, the cancel is sent again every second until the
+    trigger's task has ended (the supervisor keeps it in ``to_cancel`` until then).
+    """
     from airflow.jobs.triggerer_job_runner import TriggerRunner
     from airflow.sdk.execution_time import task_runner
 
-    supervisor = SupervisorStandIn(state)
+    supervisor = SupervisorStandIn(state, answer_after)
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", supervisor, raising=False)
     trigger.task_instance = TI
     runner = TriggerRunner()
@@ -97,10 +108,13 @@ def drop_as_the_triggerer(
         runner.triggers[1]["task"] = task
         await asyncio.sleep(after)
         assert not task.done(), "the run ended before the kill"
-        runner.to_cancel.append(1)
-        await runner.cancel_triggers()  # the user-action message: Airflow awaits on_kill
+        while not task.done():
+            runner.to_cancel.append(1)
+            await runner.cancel_triggers()  # the user-action message: Airflow awaits on_kill
+            await asyncio.wait([task], timeout=1.0)
         with pytest.raises(asyncio.CancelledError):
             await task
+        await asyncio.sleep(answer_after + 1.0)  # on_kill's work outlives the task that was cancelled
 
     asyncio.run(go())
     return supervisor
@@ -136,6 +150,15 @@ def test_a_trigger_moved_to_another_triggerer_cancels_nothing(client, vendor, ca
     )
     assert _cancels(client, vendor) == []
     assert "Task killed" not in text
+
+
+@pytest.mark.parametrize("vendor", ["dataops", "remote_airflow"])
+def test_a_slow_answer_and_the_cancel_sent_again_still_finish_on_kill(client, vendor, capfd, monkeypatch):
+    run, trigger = _start(client, vendor)
+    drop_as_the_triggerer(trigger, "failed", monkeypatch, answer_after=2.5)
+    text = "".join(capfd.readouterr())
+    assert len(_cancels(client, vendor)) == 1
+    assert f"Task killed while deferred (now failed); cancelled {_name(vendor)} run {run.run_id}" in text
 
 
 @pytest.mark.parametrize("vendor", list(VENDORS))

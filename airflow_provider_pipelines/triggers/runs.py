@@ -29,6 +29,9 @@ from airflow_provider_pipelines.http import session_lease
 from airflow_provider_pipelines.lifecycle import PollSchedule, RunEvent, Waiter
 from airflow_provider_pipelines.runs import RemoteRun, RunState
 
+#: on_kill work under way (see RemoteRunTrigger.on_kill)
+_ON_KILLS: set[asyncio.Task[None]] = set()
+
 
 def _as_utc(value: str | datetime, name: str) -> datetime:
     when = datetime.fromisoformat(value) if isinstance(value, str) else value
@@ -161,6 +164,18 @@ class RemoteRunTrigger(BaseTrigger):
     async def on_kill(self) -> None:
         """The triggerer cancelled this trigger "by user action": cancel the run only if a user really
         acted on the task, the task asked for it, the vendor can, and the run is still going; say which.
+
+        The work runs in a task of its own, shielded: Airflow 3.3.2's triggerer sends the
+        cancel again on every loop (about each second) until the trigger has ended, and a
+        second cancel landing inside ``on_kill`` would stop it half-way, silently.
+        """
+        work = asyncio.get_running_loop().create_task(self._on_kill())
+        _ON_KILLS.add(work)  # the loop keeps only a weak reference to a task
+        work.add_done_callback(_ON_KILLS.discard)
+        await asyncio.shield(work)
+
+    async def _on_kill(self) -> None:
+        """What :meth:`on_kill` decides and does.
 
         Airflow 3.3's triggerer calls this for every trigger it drops, and it also drops
         a trigger that was handed to another triggerer while this one missed its
