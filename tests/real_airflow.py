@@ -250,7 +250,7 @@ class RealAirflow:
             method=method,
             headers={"Authorization": f"Bearer {self.token()}", "Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=30) as resp:
+        with urllib.request.urlopen(request, timeout=90) as resp:
             return json.loads(resp.read())
 
     def token(self, path: str = "/auth/token") -> str:
