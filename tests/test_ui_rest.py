@@ -28,7 +28,9 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAirflow]:
         yield server
 
 
-def save_as_the_form_does(airflow: RealAirflow, conn_id: str, conn_type: str, fields: dict, extras: dict) -> dict:
+def save_as_the_form_does(
+    airflow: RealAirflow, conn_id: str, conn_type: str, fields: dict, extras: dict
+) -> dict:
     delete_connection(airflow, conn_id)
     status, saved = call(airflow, "POST", "connections", form_body(conn_id, conn_type, fields, extras))
     assert status == 201, saved
@@ -54,7 +56,9 @@ def test_every_extra_null_the_switch_too_still_passes(airflow, sandbox, conn_typ
     """What the issue saw: a form whose switch had no default saved verify_ssl null; null is the default."""
     conn_id = f"rest_nulls_{conn_type}"
     extras = dict.fromkeys(UI_SAVED_EXTRAS[conn_type])
-    listed = save_as_the_form_does(airflow, conn_id, conn_type, sandbox_fields(sandbox.url, conn_type), extras)
+    listed = save_as_the_form_does(
+        airflow, conn_id, conn_type, sandbox_fields(sandbox.url, conn_type), extras
+    )
     status, result = call(airflow, "POST", "connections/test", row_test_body(listed))
     assert (status, result["status"]) == (200, True), result
 
@@ -65,12 +69,16 @@ def test_a_failed_test_names_the_users_connection_not_a_made_up_one(airflow, san
     listed = save_as_the_form_does(airflow, "rest_named", "dataform_web", fields, extras)
     status, result = call(airflow, "POST", "connections/test", row_test_body(listed))
     assert status == 200 and result["status"] is False
-    assert result["message"] == "connection 'rest_named': extra 'verify_ssl' must be true or false, got 'maybe'"
+    assert (
+        result["message"] == "connection 'rest_named': extra 'verify_ssl' must be true or false, got 'maybe'"
+    )
 
 
 def test_a_wrong_token_is_refused_by_the_vendor(airflow, sandbox):
     fields = {**sandbox_fields(sandbox.url, "dataform_web"), "password": "not-the-token"}
-    listed = save_as_the_form_does(airflow, "rest_wrong", "dataform_web", fields, UI_SAVED_EXTRAS["dataform_web"])
+    listed = save_as_the_form_does(
+        airflow, "rest_wrong", "dataform_web", fields, UI_SAVED_EXTRAS["dataform_web"]
+    )
     status, result = call(airflow, "POST", "connections/test", row_test_body(listed))
     assert status == 200 and result["status"] is False
     assert "Dataform refused the API token (HTTP 403" in result["message"]
@@ -83,7 +91,9 @@ def test_without_a_port_airflow_3_3_2_refuses_the_row_test_itself(airflow, sandb
 
     fields = {**sandbox_fields(sandbox.url, "dataform_web"), "port": None}
     fields["host"] = sandbox.url + SANDBOX_TYPES["dataform_web"][1]  # the port in the host instead
-    listed = save_as_the_form_does(airflow, "rest_no_port", "dataform_web", fields, UI_SAVED_EXTRAS["dataform_web"])
+    listed = save_as_the_form_does(
+        airflow, "rest_no_port", "dataform_web", fields, UI_SAVED_EXTRAS["dataform_web"]
+    )
     status, result = call(airflow, "POST", "connections/test", row_test_body(listed))
     if __version__ in ("3.3.1", "3.3.2"):
         assert status == 400 and "host or port to test differs" in str(result), result
