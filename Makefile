@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 AIRFLOW2_VERSION ?= 2.11.*
 VENV2 ?= .venv-airflow2
 
-.PHONY: install demo test lint test-airflow2 bench bench-smoke clean
+.PHONY: install demo test test-ui lint test-airflow2 bench bench-smoke clean
 
 $(BIN)/.installed-$(AIRFLOW_VERSION): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,21 @@ demo: install
 ## the test suite (CI runs exactly this, after `make lint`)
 test: install
 	$(BIN)/python -m pytest
+
+## the browser check of the connection forms: a real Airflow 3 UI in headless Chromium adds, saves and tests
+## one connection of each type (tests/test_ui_browser.py, about 2 minutes). Chromium and chromedriver are
+## Debian's packages, installed here when missing; selenium comes from the `ui` extra.
+UI_PACKAGES ?= chromium chromium-driver
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(BIN)/.installed-ui: $(BIN)/.installed-$(AIRFLOW_VERSION) pyproject.toml
+	$(BIN)/pip install --quiet "apache-airflow==$(AIRFLOW_VERSION)" -e ".[dev,ui]"
+	touch $@
+
+test-ui: $(BIN)/.installed-ui
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $(UI_PACKAGES); }
+	$(BIN)/python -m pytest -m browser tests/test_ui_browser.py
 
 lint: install
 	$(BIN)/ruff check airflow_provider_pipelines tests example_dags bench

@@ -14,35 +14,41 @@ __version__ = "0.1.0"
 _PKG = "airflow_provider_pipelines"
 
 
-#: extras every connection type of this provider understands, shown as named form fields
+#: extras every connection type of this provider understands, shown as named form fields. A field
+#: left empty is saved as null by Airflow 3's form, and null means the hook's default. Only the
+#: switch has a declared default: a switch cannot show "not set", so it shows the hook's default.
 _COMMON_FIELDS: dict[str, Any] = {
     "timeout": {
-        "label": "Request timeout (seconds)",
-        "schema": {"type": ["number", "null"], "minimum": 1},
-        "description": "Read timeout of each API request (default 30).",
+        "label": "Request timeout (s)",
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "description": "Seconds to wait for each API answer. Empty: 30.",
     },
     "max_attempts": {
         "label": "Tries per request",
         "schema": {"type": ["integer", "null"], "minimum": 1},
-        "description": "How often a failed status read is tried before the wait logs it and goes on "
-        "(default 5). Starts are retried only where the vendor certainly did not act.",
+        "description": "How often a failed status read is tried before the wait logs it and goes on. "
+        "Starts are retried only where the vendor certainly did not act. Empty: 5.",
     },
     "backoff": {
-        "label": "First retry pause (seconds)",
-        "schema": {"type": ["number", "null"], "minimum": 0},
-        "description": "Pauses grow from this, doubling, with jitter (default 1).",
+        "label": "First retry pause (s)",
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "description": "Pauses between tries grow from this, doubling, with jitter. Empty: 1.",
     },
     "backoff_max": {
-        "label": "Longest retry pause (seconds)",
-        "schema": {"type": ["number", "null"], "minimum": 0},
-        "description": "Default 30. A longer Retry-After from the vendor is still honoured.",
+        "label": "Longest retry pause (s)",
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "description": "A longer Retry-After from the vendor is still honoured. Empty: 30.",
     },
     "verify_ssl": {
         "label": "Verify TLS certificates",
-        "schema": {"type": ["boolean", "null"]},
-        "description": "Leave on. Turning it off is logged as a warning on every use.",
+        "schema": {"type": ["boolean", "null"], "default": True},
+        "description": "Leave on. Turned off, every use logs a warning.",
     },
 }
+
+#: the port field is shown (not hidden) for Airflow 3.3.1 and 3.3.2: their Test button refuses a
+#: connection whose port is empty (it sends port 0 and finds it differs from the stored null)
+_PORT_PLACEHOLDER = "443"
 
 
 def _dataform_connection() -> dict[str, Any]:
@@ -51,19 +57,21 @@ def _dataform_connection() -> dict[str, Any]:
         "connection-type": "dataform_web",
         "hook-name": "Dataform Web",
         "ui-field-behaviour": {
-            "hidden-fields": ["schema", "login", "port", "extra"],
+            "hidden-fields": ["schema", "login", "extra"],
             "relabeling": {"host": "API base URL", "password": "API token"},
             "placeholders": {
                 "host": "https://api.dataform.co",
+                "port": _PORT_PLACEHOLDER,
                 "password": "5235783003799552|s+N8g...=|1",
             },
         },
         "conn-fields": {
             "project_id": {
-                "label": "Project id (for the connection test)",
+                "label": "Project ID to test with",
                 "schema": {"type": ["string", "null"]},
-                "description": "A project the token may read; the Test button reads a run in it. "
-                "Without it, project 0 is read, which a project-scoped token may be refused.",
+                "description": "Used only when the connection is tested (Test in the connection list, "
+                "airflow connections test), never by a task: a project the token may read. "
+                "Empty: project 0, which a token scoped to one project may be refused.",
             },
             **_COMMON_FIELDS,
         },
@@ -76,10 +84,11 @@ def _profitbase_connection() -> dict[str, Any]:
         "connection-type": "profitbase_invision",
         "hook-name": "Profitbase InVision",
         "ui-field-behaviour": {
-            "hidden-fields": ["schema", "login", "port", "extra"],
-            "relabeling": {"host": "InVision base URL (with its path)", "password": "API key"},
+            "hidden-fields": ["schema", "login", "extra"],
+            "relabeling": {"host": "InVision base URL", "password": "API key"},
             "placeholders": {
                 "host": "https://mydomain.com/invision",
+                "port": _PORT_PLACEHOLDER,
                 "password": "dd63a1ad-60eb-4066-8d71-1721007437b4",
             },
         },
@@ -93,10 +102,11 @@ def _dataops_connection() -> dict[str, Any]:
         "connection-type": "dataops_live",
         "hook-name": "DataOps.live",
         "ui-field-behaviour": {
-            "hidden-fields": ["schema", "login", "port", "extra"],
+            "hidden-fields": ["schema", "login", "extra"],
             "relabeling": {"host": "DataOps.live URL", "password": "Access token"},
             "placeholders": {
                 "host": "https://app.dataops.live",
+                "port": _PORT_PLACEHOLDER,
                 "password": "glpat-Xq3vT9kLm2Ws8Rb1Yc7D",
             },
         },
@@ -104,8 +114,8 @@ def _dataops_connection() -> dict[str, Any]:
             "trigger_token": {
                 "label": "Pipeline trigger token",
                 "schema": {"type": ["string", "null"], "format": "password"},
-                "description": "Used only when there is no access token: it can start pipelines, "
-                "but not list them or read private ones.",
+                "description": "Used only when the connection has no access token: it can start "
+                "pipelines, but not list them or read private ones.",
             },
             **_COMMON_FIELDS,
         },
@@ -118,15 +128,16 @@ def _remote_airflow_connection() -> dict[str, Any]:
         "connection-type": "remote_airflow",
         "hook-name": "Remote Airflow",
         "ui-field-behaviour": {
-            "hidden-fields": ["schema", "port"],
+            "hidden-fields": ["schema"],
             "relabeling": {
                 "host": "Deployment URL",
-                "login": "Username (with a password: token or basic auth)",
-                "password": "Password or API token",
+                "login": "Username",
+                "password": "Password or token",
             },
             "placeholders": {
                 "host": "https://clq2k8x9f0001.astronomer.run/dxq7z3wn",
-                "login": "admin (leave empty when the password is an API token)",
+                "port": _PORT_PLACEHOLDER,
+                "login": "admin",
                 "password": "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9...",
             },
         },
@@ -138,9 +149,10 @@ def _remote_airflow_connection() -> dict[str, Any]:
                     "default": "auto",
                     "enum": ["auto", "bearer", "token", "basic", "api_key", "none"],
                 },
-                "description": "auto: password alone is a Bearer token; login + password get a token from "
-                "/auth/token on Airflow 3, basic auth on Airflow 2. api_key: 'Authorization: <key>' "
-                "(Astronomer Software's experimental API).",
+                "description": "auto: with no username, the password is an API token, sent as Bearer; "
+                "a username and password get a token from /auth/token on Airflow 3, or are sent as "
+                "basic auth on Airflow 2. api_key: 'Authorization: <key>' (Astronomer Software's "
+                "experimental API).",
             },
             "api_version": {
                 "label": "API version",
@@ -149,7 +161,7 @@ def _remote_airflow_connection() -> dict[str, Any]:
                     "default": "auto",
                     "enum": ["auto", "v2", "v1", "experimental"],
                 },
-                "description": "auto: detected once per task from /api/v2, /api/v1, then the "
+                "description": "auto: found once per task, trying /api/v2, /api/v1, then the "
                 "experimental API.",
             },
             **_COMMON_FIELDS,

@@ -33,8 +33,9 @@ def form_widgets(conn_type: str) -> dict[str, Any]:
     """wtforms fields for the connection type's ``conn-fields``, as Airflow 2.11's form wants them.
 
     Numbers are text fields (a timeout of 0.5 s is valid), booleans check boxes, secrets
-    password fields; an enum's choices are named in its description. Values are stored in
-    the connection's extras under the field's own name, as Airflow 3 stores them.
+    password fields; an enum's choices are named in its description, and a declared default
+    is the field's initial value. Values are stored in the connection's extras under the
+    field's own name, as Airflow 3 stores them.
     """
     from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
     from flask_babel import lazy_gettext
@@ -49,12 +50,17 @@ def form_widgets(conn_type: str) -> dict[str, Any]:
         if schema.get("enum"):
             description += " One of: " + ", ".join(str(v) for v in schema["enum"]) + "."
         label = lazy_gettext(spec.get("label") or name)
+        # 2.11 saves an unticked check box as false, so a switch whose hook default is on must start
+        # ticked; an empty text field is not saved at all (the hook's default applies)
+        default = schema.get("default")
         if "boolean" in kinds:
-            widgets[name] = BooleanField(label, description=description)
+            widgets[name] = BooleanField(label, description=description, default=bool(default))
         elif schema.get("format") == "password":
             widgets[name] = PasswordField(label, widget=BS3PasswordFieldWidget(), description=description)
         else:
-            widgets[name] = StringField(label, widget=BS3TextFieldWidget(), description=description)
+            widgets[name] = StringField(
+                label, widget=BS3TextFieldWidget(), description=description, default=default
+            )
     return widgets
 
 

@@ -79,10 +79,17 @@ def test_connection_forms_relabel_the_secret_and_hide_unused_fields():
     assert {"auth_type", "api_version"} <= set(forms["remote_airflow"]["conn-fields"])
     assert "trigger_token" in forms["dataops_live"]["conn-fields"]
     for conn_type, form in forms.items():
-        hidden = form["ui-field-behaviour"]["hidden-fields"]
+        behaviour = form["ui-field-behaviour"]
+        hidden = behaviour["hidden-fields"]
         assert "schema" in hidden
         # only a remote Airflow uses a login (a username, for /auth/token or basic auth)
         assert ("login" in hidden) is (conn_type != "remote_airflow")
+        # Airflow 3.3.1-3.3.2's Test button refuses a connection without a port: the port is shown
+        assert "port" not in hidden and behaviour["placeholders"]["port"] == "443"
+        # labels short enough for the form's label column; help goes in descriptions
+        assert all(len(label) <= 24 for label in behaviour["relabeling"].values()), behaviour["relabeling"]
+        assert all(len(spec["label"]) <= 26 for spec in form["conn-fields"].values())
+        assert all(spec["description"].strip() for spec in form["conn-fields"].values())
         assert "verify_ssl" in form["conn-fields"]
 
 

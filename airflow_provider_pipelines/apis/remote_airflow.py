@@ -49,8 +49,8 @@ STATUSES = StatusTable(
 
 
 def generation_from_extra(value: Any, conn_id: str) -> str | None:
-    """The ``api_version`` extra as a generation; None for ``auto`` or unset."""
-    if value is None:
+    """The ``api_version`` extra as a generation; None for ``auto`` or unset (null, empty)."""
+    if value is None or not str(value).strip():
         return None
     key = str(value).strip().lower()
     if key not in API_VERSION_WORDS:

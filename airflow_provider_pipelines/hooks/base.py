@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -50,8 +51,24 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
+def extra_value(extras: Mapping[str, Any], key: str) -> Any:
+    """An extra's value, or None when it is not set.
+
+    Not set means absent, ``null``, or an empty (or blank) string: Airflow 3's
+    connection form saves every declared field, with ``null`` for one left empty,
+    and forms and secrets backends may send an empty string. Each means "use the
+    default", never an invalid value.
+    """
+    value = extras.get(key)
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
 def extra_bool(extras: Mapping[str, Any], key: str, default: bool, conn_id: str) -> bool:
-    value = extras.get(key, default)
+    value = extra_value(extras, key)
+    if value is None:
+        return default
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
@@ -60,24 +77,31 @@ def extra_bool(extras: Mapping[str, Any], key: str, default: bool, conn_id: str)
 
 
 def extra_number(extras: Mapping[str, Any], key: str, default: float, conn_id: str) -> float:
-    value = extras.get(key, default)
+    value = extra_value(extras, key)
+    if value is None:
+        return default
     try:
         number = float(value)
     except (TypeError, ValueError):
         number = -1.0
-    if isinstance(value, bool) or number <= 0:
+    if isinstance(value, bool) or not math.isfinite(number) or number <= 0:
         raise ConfigurationError(
             f"connection {conn_id!r}: extra {key!r} must be a positive number, got {value!r}"
         )
     return number
 
 
+#: the port a scheme implies: a Port field that says it adds nothing to the URL
+_SCHEME_PORTS = {"http": 80, "https": 443}
+
+
 def resolve_base_url(conn: Any, default_host: str | None, conn_id: str) -> str:
     """The API base URL from a connection: scheme, host, port and path prefix all honoured.
 
     ``host`` may be a bare name (``api.dataform.co``: https is assumed) or a URL
-    with a scheme and path (``http://127.0.0.1:8080/invision``); the connection's
-    ``port`` is used when the host names none.
+    with a scheme and path (``http://127.0.0.1:8080/invision``). The connection's
+    ``port`` is used when the host names none; a host that names another port is
+    refused. The scheme's own port (443 for https) is left out of the URL.
     """
     host = (conn.host or "").strip() or default_host
     if not host:
@@ -87,7 +111,11 @@ def resolve_base_url(conn: Any, default_host: str | None, conn_id: str) -> str:
     if "://" not in host:
         host = "https://" + host
     parts = urlsplit(host)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        host_port = parts.port
+    except ValueError:
+        host_port = -1
+    if parts.scheme not in ("http", "https") or not parts.hostname or host_port == -1:
         raise ConfigurationError(
             f"connection {conn_id!r}: host {host!r} is not an http(s) URL "
             "(expected something like https://api.example.com/prefix)"
@@ -97,10 +125,31 @@ def resolve_base_url(conn: Any, default_host: str | None, conn_id: str) -> str:
             f"connection {conn_id!r}: the host must not carry credentials or a query string; "
             "put the token in the connection's password field"
         )
+    port = _port(conn.port, conn_id)
+    if port and host_port is not None and port != host_port:
+        raise ConfigurationError(
+            f"connection {conn_id!r}: the host names port {host_port} but the port field says {port}; "
+            "make them agree or leave the port field empty"
+        )
     netloc = parts.netloc
-    if conn.port and parts.port is None:
-        netloc = f"{netloc}:{conn.port}"
+    if port and host_port is None and port != _SCHEME_PORTS[parts.scheme]:
+        netloc = f"{netloc}:{port}"
     return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _port(value: Any, conn_id: str) -> int | None:
+    """The connection's port field as a number; None when empty (Airflow 3's Test button sends 0)."""
+    if value in (None, ""):
+        return None
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ConfigurationError(
+            f"connection {conn_id!r}: port must be a number from 1 to 65535, got {value!r}"
+        )
+    return port or None
 
 
 def _is_not_found(exc: Exception) -> bool:
@@ -301,7 +350,18 @@ class PipelineHook(BaseHook):
         return False, f"{url} answered HTTP {status}; this is not what {self.api.display_name} answers"
 
     def test_connection(self) -> tuple[bool, str]:
-        """Airflow's connection test (UI button, ``airflow connections test``): one request, no retries."""
+        """Airflow's connection test (the UI's Test button, ``airflow connections test``).
+
+        The answer names the connection by the user's id, also when Airflow's REST
+        endpoint runs the test under a made-up one (see :mod:`.connection_check`).
+        """
+        from airflow_provider_pipelines.hooks.connection_check import name_users_connection
+
+        ok, message = self.check_connection()
+        return ok, name_users_connection(message, self.conn_id)
+
+    def check_connection(self) -> tuple[bool, str]:
+        """The connection test itself: one cheap request, no retries; vendors may override it."""
         try:
             endpoint = self.get_endpoint()
         except ConfigurationError as exc:

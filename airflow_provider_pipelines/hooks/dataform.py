@@ -5,7 +5,7 @@ from __future__ import annotations
 from airflow_provider_pipelines.apis.dataform import DEFAULT_HOST, DataformApi
 from airflow_provider_pipelines.errors import PipelinesError
 from airflow_provider_pipelines.forms import with_connection_form
-from airflow_provider_pipelines.hooks.base import PipelineHook
+from airflow_provider_pipelines.hooks.base import PipelineHook, extra_value
 from airflow_provider_pipelines.http import ApiRequest
 from airflow_provider_pipelines.runs import RemoteRun, RunState
 
@@ -37,7 +37,8 @@ class DataformHook(PipelineHook):
     def probe_request(self) -> ApiRequest:
         # Dataform's API has no "who am I" call: read a run that cannot exist in the project
         # named by the extra ``project_id`` (or project 0), which needs a valid token.
-        project = str((self.get_connection(self.conn_id).extra_dejson or {}).get("project_id") or "0")
+        extras = self.get_connection(self.conn_id).extra_dejson or {}
+        project = str(extra_value(extras, "project_id") or "0").strip()
         return self.api.read_request({"project_id": project, "run_id": "0"})
 
     def probe_verdict(self, status: int, is_json: bool, url: str) -> tuple[bool, str]:

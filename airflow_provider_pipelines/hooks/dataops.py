@@ -26,7 +26,7 @@ from airflow_provider_pipelines.errors import (
     StartUncertainError,
 )
 from airflow_provider_pipelines.forms import with_connection_form
-from airflow_provider_pipelines.hooks.base import PipelineHook
+from airflow_provider_pipelines.hooks.base import PipelineHook, extra_value
 from airflow_provider_pipelines.http import Endpoint
 from airflow_provider_pipelines.params.dataops import ATTEMPT_VARIABLE, MARKER_VARIABLE
 from airflow_provider_pipelines.runs import RemoteRun, RunState
@@ -103,7 +103,9 @@ class DataOpsHook(PipelineHook):
 
     def build_endpoint(self, conn: Any) -> Endpoint:
         extras = conn.extra_dejson or {}
-        trigger_token = next((extras[k] for k in TRIGGER_TOKEN_EXTRAS if extras.get(k)), None)
+        trigger_token = next(
+            (value for k in TRIGGER_TOKEN_EXTRAS if (value := extra_value(extras, k)) is not None), None
+        )
         if trigger_token is not None and not isinstance(trigger_token, str):
             raise ConfigurationError(f"connection {self.conn_id!r}: extra 'trigger_token' must be a string")
         trigger_token = (trigger_token or "").strip() or None
@@ -374,7 +376,7 @@ class DataOpsHook(PipelineHook):
 
     # -- connection test ----------------------------------------------------------------------
 
-    def test_connection(self) -> tuple[bool, str]:
+    def check_connection(self) -> tuple[bool, str]:
         """Check the connection with one cheap call: ``GET /user`` with the access token."""
         try:
             endpoint = self.get_endpoint()

@@ -23,7 +23,7 @@ from airflow_provider_pipelines.errors import (
     PipelinesError,
 )
 from airflow_provider_pipelines.forms import with_connection_form
-from airflow_provider_pipelines.hooks.base import PipelineHook
+from airflow_provider_pipelines.hooks.base import PipelineHook, extra_value
 from airflow_provider_pipelines.http import ApiRequest, Endpoint
 from airflow_provider_pipelines.params.remote_airflow import check_conf, check_run_id
 from airflow_provider_pipelines.runs import RemoteRun, RunState
@@ -80,14 +80,14 @@ class RemoteAirflowHook(PipelineHook):
 
     def build_endpoint(self, conn: Any) -> Endpoint:
         extras = conn.extra_dejson or {}
-        configured = generation_from_extra(extras.get("api_version"), self.conn_id)
+        configured = generation_from_extra(extra_value(extras, "api_version"), self.conn_id)
         if configured is not None and self._generation is None:
             self._generation = configured
         return super().build_endpoint(conn)
 
     def build_auth(self, conn: Any) -> AirflowAuth:
         extras = conn.extra_dejson or {}
-        kind = str(extras.get("auth_type") or "auto").strip().lower()
+        kind = str(extra_value(extras, "auth_type") or "auto").strip().lower()
         if kind not in AUTH_TYPES:
             raise ConfigurationError(
                 f"connection {self.conn_id!r}: extra 'auth_type' must be one of {list(AUTH_TYPES)}, "
@@ -351,7 +351,7 @@ class RemoteAirflowHook(PipelineHook):
         )
         return response.json() if response.body.strip() else None
 
-    def test_connection(self) -> tuple[bool, str]:
+    def check_connection(self) -> tuple[bool, str]:
         """Probe the API, then make one cheap authenticated call; the reason says what failed."""
         try:
             generation = self.get_api_version()
