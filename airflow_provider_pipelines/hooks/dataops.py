@@ -377,9 +377,9 @@ class DataOpsHook(PipelineHook):
     # -- connection test ----------------------------------------------------------------------
 
     def check_connection(self) -> tuple[bool, str]:
-        """Check the connection with one cheap call: ``GET /user`` with the access token."""
+        """Check the connection with one cheap call: ``GET /user`` with the access token (one try)."""
         try:
-            endpoint = self.get_endpoint()
+            endpoint = self.try_once()
         except ConfigurationError as exc:
             return False, str(exc)
         if not self._has_access_token:
