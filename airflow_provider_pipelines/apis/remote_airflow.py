@@ -183,35 +183,42 @@ class AirflowAuth(Auth):
                 f"The remote Airflow accepted the credentials of {conn}, but their user {lacks}{quoted}: "
                 "grant the permission in the remote Airflow's roles, or use a connection whose user has it"
             )
-        return f"The remote Airflow refused the credentials of {conn}{quoted}: {self._refused_fix(detail)}"
+        return self._refused(conn, detail, quoted)
 
-    def _refused_fix(self, detail: str) -> str:
-        """What to do about a refused credential, by what the server said and what this auth sends."""
+    def _refused(self, conn: str, detail: str, quoted: str) -> str:
+        """What a refused credential means, by what the server said and what this auth sent."""
         if self.mode == "none" or detail == _NOT_AUTHENTICATED:
             return (
-                "no credentials were sent. Put an API token in the connection's password field, or a "
-                "login and password"
+                f"The remote Airflow got no credentials from {conn}{quoted}: put an API token in the "
+                "connection's password field, or a login and password"
             )
         if self.uses_token:
-            what = "expired" if detail == _TOKEN_EXPIRED else "refused"
             return (
-                f"a token it had just issued for user {self.login!r} was {what} at once. Check that the "
-                "deployment's API servers share one [api_auth] jwt_secret and that their clocks agree"
+                f"The remote Airflow refused a token it had just issued to user {self.login!r} of {conn}"
+                f"{quoted}: check that the deployment's API servers share one [api_auth] jwt_secret and "
+                "that their clocks agree"
+            )
+        if self.mode in {"basic", "login"}:
+            return (
+                f"The remote Airflow refused the login {self.login!r} and password of {conn}{quoted}: "
+                "check both"
             )
         if detail == _TOKEN_EXPIRED:
             return (
-                "the token has expired. Put a new token in the connection's password field, or give the "
-                "connection a login and password so that tokens are fetched as needed"
+                f"The remote Airflow refused the token of {conn} as expired{quoted}: put a new token in "
+                "the connection's password field, or give the connection a login and password so that "
+                "tokens are fetched as needed"
             )
         if detail == _INVALID_JWT:
             return (
-                "the token is invalid: it was not issued by this deployment, or was signed with a secret "
-                "the deployment no longer has. Put a token of this deployment in the connection's "
-                "password field"
+                f"The remote Airflow refused the token of {conn} as invalid{quoted}: it was not issued by "
+                "this deployment, or was signed with a secret the deployment no longer has. Put a token "
+                "of this deployment in the connection's password field"
             )
-        if self.mode in {"basic", "login"}:
-            return f"check the login ({self.login!r}) and password of the connection"
-        return "the token is invalid or has expired. Put a valid token in the connection's password field"
+        return (
+            f"The remote Airflow refused the token of {conn}{quoted}: it is invalid or has expired. Put a "
+            "valid token in the connection's password field"
+        )
 
 
 #: the ``detail`` of Airflow 3's refusals of a credential (airflow/api_fastapi/core_api/security.py)
