@@ -49,6 +49,7 @@ from airflow_provider_pipelines.http_failures import (
     Failure,
     classify_aiohttp,
     classify_requests,
+    connect_timeout,
     transport_error,
 )
 
@@ -446,7 +447,10 @@ class SyncTransport:
                 json=request.json,
                 data=request.form,
                 headers=dict(auth_headers) or None,
-                timeout=(min(10.0, timeout), timeout),
+                # per request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's
+                # verify=False, which would turn the connection's verify_ssl=false into a TLS error
+                verify=self.endpoint.verify,
+                timeout=(connect_timeout(timeout), timeout),
             )
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
             raise self._failed(exc, classify_requests(exc), request, url, timeout) from None
@@ -574,7 +578,7 @@ def _client_timeout(total: float) -> aiohttp.ClientTimeout:
     """The ``aiohttp`` timeouts of a request (immutable, so one object per value serves every poll)."""
     import aiohttp
 
-    return aiohttp.ClientTimeout(total=total, sock_connect=min(10.0, total))
+    return aiohttp.ClientTimeout(total=total, sock_connect=connect_timeout(total))
 
 
 # Auth -> (event loop, lock): one credential fetch at a time per Auth and event loop.

@@ -48,6 +48,13 @@ class Failure(str, enum.Enum):
     DROPPED = "dropped"
 
 
+def connect_timeout(timeout: float) -> float:
+    """Seconds a request may take to open its connection: at most 10, and less than the request's
+    whole ``timeout``, so that aiohttp (which bounds the whole request too) tells a connect timeout
+    from a read timeout rather than racing the two."""
+    return min(10.0, 0.9 * timeout)
+
+
 # the attributes through which the libraries chain the error that caused theirs
 _CAUSE_ATTRS = ("reason", "os_error", "certificate_error", "__cause__", "__context__")
 
@@ -135,13 +142,13 @@ def _host_port(url: str) -> tuple[str, int]:
 
 def _tls_detail(exc: BaseException) -> str:
     """What the TLS layer said, from the ssl error's attributes (not its text)."""
-    cert = _first(exc, ssl.SSLCertVerificationError)
-    if isinstance(cert, ssl.SSLCertVerificationError):
-        return f"the certificate was not accepted: {cert.verify_message or cert.reason or 'not trusted'}"
-    # the ssl module's own error (aiohttp's ClientConnectorSSLError is an ssl.SSLError too, without a reason)
+    # the ssl module's own error: aiohttp's ClientConnector{SSL,Certificate}Error are ssl errors too,
+    # without the ssl module's attributes
     other = next(
         (e for e in causes(exc) if isinstance(e, ssl.SSLError) and type(e).__module__ == "ssl"), None
     )
+    if isinstance(other, ssl.SSLCertVerificationError):
+        return f"the certificate was not accepted: {other.verify_message or other.reason or 'not trusted'}"
     if isinstance(other, ssl.SSLError):
         reason = getattr(other, "reason", None)
         return f"{type(other).__name__}{f' {reason}' if reason else ''}"
@@ -200,8 +207,8 @@ def transport_error(
         )
     if failure is Failure.CONNECT_TIMEOUT:
         return NotSentError(
-            f"{head}: no connection within {min(10.0, timeout):g}s.{note} Check the host and port of {conn}, "
-            f"and that no firewall or proxy drops traffic from this machine to {host}:{port}.",
+            f"{head}: no connection within {connect_timeout(timeout):g}s.{note} Check the host and port "
+            f"of {conn}, and that no firewall or proxy drops traffic from this machine to {host}:{port}.",
             failure=failure.value,
         )
     if failure is Failure.UNREACHABLE:
