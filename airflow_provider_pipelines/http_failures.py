@@ -174,7 +174,7 @@ def _tls_fix(endpoint: Endpoint, host: str, port: int) -> str:
     )
 
 
-def _connect_fix(endpoint: Endpoint, host: str, port: int) -> str:
+def _connect_fix(endpoint: Endpoint) -> str:
     return (
         f"Check the host and port of Airflow connection {endpoint.conn_id!r}, and that the service is up "
         f"and reachable from this machine."
@@ -201,8 +201,7 @@ def transport_error(
         )
     if failure is Failure.REFUSED:
         return NotSentError(
-            f"{head}: connection refused (nothing listens on {host}:{port}).{note} "
-            + _connect_fix(endpoint, host, port),
+            f"{head}: connection refused (nothing listens on {host}:{port}).{note} " + _connect_fix(endpoint),
             failure=failure.value,
         )
     if failure is Failure.CONNECT_TIMEOUT:
@@ -214,9 +213,7 @@ def transport_error(
     if failure is Failure.UNREACHABLE:
         why = _first(exc, OSError)
         detail = f" ({why.strerror})" if isinstance(why, OSError) and why.strerror else ""
-        return NotSentError(
-            f"{head}{detail}.{note} " + _connect_fix(endpoint, host, port), failure=failure.value
-        )
+        return NotSentError(f"{head}{detail}.{note} " + _connect_fix(endpoint), failure=failure.value)
     if failure is Failure.READ_TIMEOUT:
         return AmbiguousError(
             f"{what}: no response from {url} within {timeout:g}s. The service may be slow or stuck: if "
