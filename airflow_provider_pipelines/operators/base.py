@@ -267,14 +267,16 @@ class RemoteRunOperator(BaseOperator):
             f": {run.url}" if run.url else "",
         )
 
-    def remember_url(self, context: Any, url: str | None) -> None:
-        """Push a run link learnt after the start (its first read may have failed) to XCom and the log,
-        and give it to the task's extra link; a link already pushed is not pushed again."""
+    def remember_url(self, context: Any, url: str | None, *, announce: bool = True) -> None:
+        """Push a run link learnt after the start (its first read may have failed) to XCom and, with
+        ``announce``, the log, and give it to the task's extra link; a link already pushed in this
+        process is not pushed again."""
         if not url or url == self._run_url:
             return
         self._run_url = url
         context["ti"].xcom_push(key=RUN_URL_KEY, value=url)
-        self.log.info("%s run link: %s", self.hook_class.api_class.display_name, url)
+        if announce:
+            self.log.info("%s run link: %s", self.hook_class.api_class.display_name, url)
 
     def defer_wait(self, run: RemoteRun, started_at: Any, deadline: Any) -> None:
         from airflow_provider_pipelines.lifecycle import utcnow
@@ -302,7 +304,9 @@ class RemoteRunOperator(BaseOperator):
         from airflow_provider_pipelines.lifecycle import complete_from_event, url_from_event
 
         hook = self.get_hook()
-        self.remember_url(context, url_from_event(event))  # the trigger's reads may have learnt it
+        # the trigger's reads may have learnt the link (and logged it with the state); push it again
+        # quietly, since this process cannot tell it from the one the start pushed
+        self.remember_url(context, url_from_event(event), announce=False)
         result = complete_from_event(
             hook,
             event,
