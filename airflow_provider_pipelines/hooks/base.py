@@ -15,7 +15,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeVar, cast
 from urllib.parse import urlsplit
@@ -364,7 +364,8 @@ class PipelineHook(BaseHook):
         """
         from airflow_provider_pipelines.hooks.connection_check import name_users_connection
 
-        ok, message = self.check_connection()
+        with self.one_try():
+            ok, message = self.check_connection()
         return ok, name_users_connection(message, self.conn_id)
 
     def check_connection(self) -> tuple[bool, str]:
@@ -393,13 +394,23 @@ class PipelineHook(BaseHook):
             once.close()
         return self.probe_verdict(response.status, True, url)
 
-    def try_once(self) -> Endpoint:
-        """Give every later request of this hook a single try: a connection test answers in seconds,
-        with the first failure's reason, instead of after a round of retries."""
-        endpoint = replace(self.get_endpoint(), retry=RetryPolicy(max_attempts=1))
+    @contextlib.contextmanager
+    def one_try(self) -> Iterator[None]:
+        """Meanwhile, every request of this hook gets a single try: a connection test answers in
+        seconds, with the first failure's reason, instead of after a round of retries. A connection
+        that cannot be read is left to the test to report."""
+        try:
+            endpoint = self.get_endpoint()
+        except ConfigurationError:
+            yield
+            return
         self.close()
-        self._endpoint = endpoint
-        return endpoint
+        self._endpoint = replace(endpoint, retry=RetryPolicy(max_attempts=1))
+        try:
+            yield
+        finally:
+            self.close()
+            self._endpoint = endpoint
 
     def close(self) -> None:
         if self._sync is not None:

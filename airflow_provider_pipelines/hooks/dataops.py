@@ -377,9 +377,9 @@ class DataOpsHook(PipelineHook):
     # -- connection test ----------------------------------------------------------------------
 
     def check_connection(self) -> tuple[bool, str]:
-        """Check the connection with one cheap call: ``GET /user`` with the access token (one try)."""
+        """Check the connection with one cheap call: ``GET /user`` with the access token."""
         try:
-            endpoint = self.try_once()
+            endpoint = self.get_endpoint()
         except ConfigurationError as exc:
             return False, str(exc)
         if not self._has_access_token:

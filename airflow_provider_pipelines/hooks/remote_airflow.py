@@ -352,10 +352,8 @@ class RemoteAirflowHook(PipelineHook):
         return response.json() if response.body.strip() else None
 
     def check_connection(self) -> tuple[bool, str]:
-        """Probe the API, then make one cheap authenticated call (one try each); the reason says what
-        failed."""
+        """Probe the API, then make one cheap authenticated call; the reason says what failed."""
         try:
-            self.try_once()
             generation = self.get_api_version()
             self.call(self.api.auth_check_request(generation))
         except PipelinesError as exc:
