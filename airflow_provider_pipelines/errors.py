@@ -5,7 +5,8 @@
     PipelinesError (an AirflowException: it fails the task)
      ├── ConfigurationError        bad parameter or connection; raised before any request
      ├── TransportError            no usable HTTP response came back
-     │    ├── NotSentError         the request never reached the server (refused, connect timeout)
+     │    ├── NotSentError         the request never reached the server (refused, DNS, connect timeout)
+     │    ├── TlsError             the TLS handshake failed (not https, untrusted certificate): never retried
      │    └── AmbiguousError       it may have reached the server (read timeout, dropped connection)
      ├── HttpError                 the server answered with an error status
      │    ├── AuthError            401 / 403: never retried
@@ -23,7 +24,7 @@
           └── RunUnknownError      the vendor never once answered for the run: it may not exist
 
 Whether a failure may be retried is decided from these types
-(:func:`airflow_provider_pipelines.http.is_retryable`), never from message text.
+(:meth:`airflow_provider_pipelines.http.RetryPolicy.is_retryable`), never from message text.
 No message here ever contains a secret: messages are built from the request's
 method and secret-free URL, the status, and a short excerpt of the body.
 """
@@ -47,11 +48,25 @@ class ConfigurationError(PipelinesError, ValueError):
 
 
 class TransportError(PipelinesError):
-    """No usable HTTP response came back."""
+    """No usable HTTP response came back.
+
+    :param failure: what went wrong (:class:`airflow_provider_pipelines.http_failures.Failure`'s
+        value: ``refused``, ``dns``, ``tls``, ``connect_timeout``, ``read_timeout``, ...), or "".
+    """
+
+    def __init__(self, message: str, *, failure: str = "") -> None:
+        super().__init__(message)
+        self.failure = failure
 
 
 class NotSentError(TransportError):
     """The request certainly did not reach the server: safe to retry, even a start."""
+
+
+class TlsError(TransportError):
+    """The TLS handshake failed: the host does not speak https, or its certificate is not trusted.
+
+    Nothing was sent, but trying again cannot help, so it is never retried."""
 
 
 class AmbiguousError(TransportError):

@@ -43,6 +43,14 @@ from airflow_provider_pipelines.errors import (
     RateLimitedError,
     ResponseFormatError,
     ServerError,
+    TransportError,
+)
+from airflow_provider_pipelines.http_failures import (
+    Failure,
+    classify_aiohttp,
+    classify_requests,
+    connect_timeout,
+    transport_error,
 )
 
 if TYPE_CHECKING:
@@ -155,8 +163,12 @@ _STATUS_ERRORS: dict[int, type[HttpError]] = {
 }
 
 
-def check_response(response: ApiResponse, *, conn_id: str) -> ApiResponse:
-    """Return a 2xx response; turn anything else into the matching :class:`HttpError`."""
+def check_response(response: ApiResponse, *, conn_id: str, auth: Auth | None = None) -> ApiResponse:
+    """Return a 2xx response; turn anything else into the matching :class:`HttpError`.
+
+    A 401 or 403 is explained by the endpoint's :class:`Auth` where it can tell a refused
+    credential from a missing permission (:meth:`Auth.explain_refusal`).
+    """
     status = response.status
     if 200 <= status < 300:
         return response
@@ -167,7 +179,10 @@ def check_response(response: ApiResponse, *, conn_id: str) -> ApiResponse:
     if body:
         message += f": {body!r}"
     hint = response.request.hints.get(status)
-    if hint:
+    refusal = auth.explain_refusal(response) if cls is AuthError and auth is not None else None
+    if refusal:
+        message += f". {refusal}"
+    elif hint:
         message += f". {hint}"
     elif cls is AuthError:
         message += (
@@ -341,6 +356,11 @@ class Auth:
         """True when a request refused with ``status`` is worth a new credential and one more try."""
         return False
 
+    def explain_refusal(self, response: ApiResponse) -> str | None:
+        """For a 401 or 403 answer: whether the credential was refused or its user lacks a permission,
+        and what to do, naming the connection; None leaves it to the request's hints."""
+        return None
+
 
 def _renew_and_retry(auth: Auth | None, exc: HttpError, fetched_now: bool) -> bool:
     """The one rule both transports follow after an error answer."""
@@ -365,6 +385,8 @@ class Endpoint:
     timeout: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     auth: Auth | None = field(default=None, repr=False, compare=False)
+    #: True when the connection's host had no scheme and https:// was assumed (said in connect errors)
+    scheme_assumed: bool = False
 
     def url(self, request: ApiRequest) -> str:
         """The full URL of a request (never holds a secret: credentials live in headers)."""
@@ -425,18 +447,13 @@ class SyncTransport:
                 json=request.json,
                 data=request.form,
                 headers=dict(auth_headers) or None,
-                timeout=(min(10.0, timeout), timeout),
+                # per request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's
+                # verify=False, which would turn the connection's verify_ssl=false into a TLS error
+                verify=self.endpoint.verify,
+                timeout=(connect_timeout(timeout), timeout),
             )
-        except (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError) as exc:
-            raise NotSentError(f"{request.what}: could not connect to {url}: {type(exc).__name__}") from None
-        except requests.exceptions.ConnectionError as exc:
-            if _never_sent(exc):
-                raise NotSentError(f"{request.what}: could not connect to {url} (refused)") from None
-            raise AmbiguousError(
-                f"{request.what}: the connection to {url} broke before a response came back"
-            ) from None
-        except requests.exceptions.Timeout:
-            raise AmbiguousError(f"{request.what}: no response from {url} within {timeout:g}s") from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            raise self._failed(exc, classify_requests(exc), request, url, timeout) from None
         response = ApiResponse(
             status=resp.status_code,
             headers={k.lower(): v for k, v in resp.headers.items()},
@@ -444,7 +461,13 @@ class SyncTransport:
             request=request,
             url=url,
         )
-        return check_response(response, conn_id=self.endpoint.conn_id)
+        return check_response(response, conn_id=self.endpoint.conn_id, auth=self.endpoint.auth)
+
+    def _failed(
+        self, exc: BaseException, failure: Failure, request: ApiRequest, url: str, timeout: float
+    ) -> TransportError:
+        what = request.what or f"{request.method} request"
+        return transport_error(failure, exc, what=what, url=url, endpoint=self.endpoint, timeout=timeout)
 
     def send(self, request: ApiRequest) -> ApiResponse:
         """Send with the endpoint's retry policy; return a 2xx response or raise a typed error."""
@@ -454,16 +477,6 @@ class SyncTransport:
         if self._session is not None:
             self._session.close()
             self._session = None
-
-
-def _never_sent(exc: BaseException) -> bool:
-    """True when a ``requests`` ConnectionError happened while opening the connection."""
-    from urllib3.exceptions import MaxRetryError, NewConnectionError
-
-    reason = exc.args[0] if exc.args else None
-    if isinstance(reason, MaxRetryError):
-        reason = reason.reason
-    return isinstance(reason, NewConnectionError | ConnectionRefusedError)
 
 
 class AsyncTransport:
@@ -538,24 +551,13 @@ class AsyncTransport:
                     request=request,
                     url=url,
                 )
-        except aiohttp.ClientConnectorError as exc:
-            # the same words as the sync transport's, so a log reads the same from worker and triggerer
-            why = (
-                " (refused)"
-                if isinstance(exc.os_error, ConnectionRefusedError)
-                else f": {type(exc).__name__}"
-            )
-            raise NotSentError(f"{request.what}: could not connect to {url}{why}") from None
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise NotSentError(f"{request.what}: could not connect to {url}: {type(exc).__name__}") from None
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise AmbiguousError(f"{request.what}: no response from {url} within {timeout:g}s") from None
-        except aiohttp.ClientError as exc:
-            raise AmbiguousError(
-                f"{request.what}: the connection to {url} broke before a response came back "
-                f"({type(exc).__name__})"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # the same kinds and words as the sync transport's: a log reads the same from worker and triggerer
+            what = request.what or f"{request.method} request"
+            raise transport_error(
+                classify_aiohttp(exc), exc, what=what, url=url, endpoint=self.endpoint, timeout=timeout
             ) from None
-        return check_response(response, conn_id=self.endpoint.conn_id)
+        return check_response(response, conn_id=self.endpoint.conn_id, auth=self.endpoint.auth)
 
     async def send(self, request: ApiRequest) -> ApiResponse:
         """Send with the endpoint's retry policy; return a 2xx response or raise a typed error."""
@@ -576,7 +578,7 @@ def _client_timeout(total: float) -> aiohttp.ClientTimeout:
     """The ``aiohttp`` timeouts of a request (immutable, so one object per value serves every poll)."""
     import aiohttp
 
-    return aiohttp.ClientTimeout(total=total, sock_connect=min(10.0, total))
+    return aiohttp.ClientTimeout(total=total, sock_connect=connect_timeout(total))
 
 
 # Auth -> (event loop, lock): one credential fetch at a time per Auth and event loop.

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
@@ -137,6 +137,9 @@ class UnknownRunWatch:
 class Waiter:
     """Decides, poll after poll, how long to sleep and what to log.
 
+    ``on_url``, when set, is called with the run's web link whenever a read returns one
+    not seen before (the operator pushes it to XCom and the log).
+
     :param display_name: the vendor's name for log lines.
     :param schedule: the poll schedule.
     :param deadline: UTC wall-clock time after which waiting stops.
@@ -149,6 +152,8 @@ class Waiter:
         None: such a run is waited on until the deadline.
     :param run_id: the run's id, for that message.
     """
+
+    on_url: Callable[[str], None] | None = None
 
     def __init__(
         self,
@@ -174,6 +179,7 @@ class Waiter:
         self._blocked_since: datetime | None = None
         self._not_before: datetime | None = None
         self.polls = 0
+        self._url: str | None = None
         #: status reads that failed (after the retry policy's own tries) since the last good one
         self.failed_reads = 0
         self.last_error: str | None = None
@@ -191,6 +197,10 @@ class Waiter:
             self._blocked_since = None
         elif self._blocked_since is None:
             self._blocked_since = utcnow()
+        if run.url and run.url != self._url:
+            self._url = run.url
+            if self.on_url is not None:
+                self.on_url(run.url)  # a link a later read returned (the first may have failed)
         key = (run.state, run.vendor_status)
         if key == self._last:
             return
@@ -211,7 +221,7 @@ class Waiter:
             "%s run %s %s %s %s%s%s",
             self.display_name,
             run.run_id,
-            run.state.value,
+            run.status_words(),  # the vendor's own word: created and pending are both queued
             "after" if run.state.is_terminal else "for",
             format_elapsed(self.elapsed()),
             where,
@@ -326,9 +336,14 @@ def conclude(
     raise RunTimeoutError(deadline_message(hook, run), run)
 
 
-def deadline_message(hook: PipelineHook, run: RemoteRun, cancelled: bool = False, note: str = "") -> str:
+def deadline_message(
+    hook: PipelineHook, run: RemoteRun, cancelled: bool = False, note: str = "", timeout: float | None = None
+) -> str:
+    """Why the wait ended at the deadline: the task's ``timeout`` (when known), the last state seen,
+    and what became of the run."""
     name = hook.api.display_name
-    text = f"{name} {run.describe()} had not finished by the deadline (last state {run.state.value})"
+    limit = f"timeout {format_elapsed(timeout)}; " if timeout else ""
+    text = f"{name} {run.describe()} had not finished by the deadline ({limit}last state {run.state.value})"
     if note:
         text += f" ({note})"
     if cancelled:
@@ -362,11 +377,18 @@ def handle_blocked(
 
 
 def handle_deadline(
-    hook: PipelineHook, run: RemoteRun, cancel: bool, logger: logging.Logger | Any, note: str = ""
+    hook: PipelineHook,
+    run: RemoteRun,
+    cancel: bool,
+    logger: logging.Logger | Any,
+    note: str = "",
+    *,
+    timeout: float | None = None,
 ) -> None:
     """Cancel the run where the vendor can (and ``cancel`` holds), log it, and raise the timeout.
 
     :param note: why the last state may be stale (:meth:`Waiter.failure_note`), for the message.
+    :param timeout: the task's timeout in seconds, for the message.
     """
     cancelled = False
     if cancel and hook.cancel_request(run.ref) is not None:
@@ -376,7 +398,7 @@ def handle_deadline(
             logger.warning("Cancelled %s %s at the deadline", hook.api.display_name, run.describe())
         except PipelinesError as exc:
             logger.error("Could not cancel %s %s: %s", hook.api.display_name, run.describe(), exc)
-    message = deadline_message(hook, run, cancelled, note)
+    message = deadline_message(hook, run, cancelled, note, timeout)
     logger.error("%s", message)
     raise RunTimeoutError(message, run)
 
@@ -433,6 +455,16 @@ def deadline_from(timeout: float, now: datetime | None = None) -> datetime:
     return (now or utcnow()) + timedelta(seconds=timeout)
 
 
+def url_from_event(payload: Any) -> str | None:
+    """The run's web link in a trigger event, if it has one (a malformed event has none: it fails
+    in :func:`complete_from_event`)."""
+    try:
+        event = RunEvent.parse(payload)
+    except PipelinesError:
+        return None
+    return event.run.url if event.run is not None else None
+
+
 def complete_from_event(
     hook: PipelineHook,
     payload: Any,
@@ -441,15 +473,19 @@ def complete_from_event(
     *,
     success_states: frozenset[RunState] = SUCCESS_ONLY,
     blocked_grace: float | None = None,
+    timeout: float | None = None,
 ) -> str:
-    """Finish a deferred wait from the trigger's event: success only on an explicit finished success."""
+    """Finish a deferred wait from the trigger's event: success only on an explicit finished success.
+
+    :param timeout: the task's timeout in seconds, for the deadline message.
+    """
     event = RunEvent.parse(payload)
     if event.status == "error":
         where = f" for {hook.api.display_name} {event.run.describe()}" if event.run else ""
         raise PipelinesError(f"Waiting{where} stopped on an error: {event.message}")
     assert event.run is not None  # RunEvent.parse guarantees a run for the other statuses
     if event.status == "timeout":
-        handle_deadline(hook, event.run, cancel, logger, note=event.message)
+        handle_deadline(hook, event.run, cancel, logger, note=event.message, timeout=timeout)
     if event.status == "blocked":
         handle_blocked(hook, event.run, blocked_grace, logger)
     return conclude(hook, event.run, logger, success_states=success_states)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_pipelines._compat import BaseOperatorLink, get_xcom_value
+from airflow_provider_pipelines._compat import AIRFLOW_3, BaseOperatorLink, get_xcom_value
 
 #: XCom key under which operators push the run's web URL, before they wait
 RUN_URL_KEY = "run_url"
@@ -18,7 +18,11 @@ class RemoteRunLink(BaseOperatorLink):
     name = "Remote run"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
-        value = get_xcom_value(ti_key, RUN_URL_KEY)
+        # Airflow 3 asks once, in the worker as the task ends, of the operator that ran (the UI shows
+        # what was stored then): that operator knows its run's link, and reading XCom instead would log
+        # an error ("XCom not found") for every task that failed before a run started. Airflow 2's
+        # webserver asks with a task from the DAG file: there the link is in XCom.
+        value = getattr(operator, "_run_url", None) if AIRFLOW_3 else get_xcom_value(ti_key, RUN_URL_KEY)
         return value if isinstance(value, str) and value.startswith(("https://", "http://")) else ""
 
 

@@ -92,6 +92,14 @@ class RemoteRun:
             facts.append(self.url)
         return f"run {self.run_id}" + (f" ({', '.join(facts)})" if facts else "")
 
+    def status_words(self) -> str:
+        """The vendor's own word with the normalised state: ``created (queued)``, ``RUNNING (running)``;
+        the state alone when the vendor's word is the same (``running``) or unknown."""
+        word = self.vendor_status
+        if not word or word.lower() == self.state.value:
+            return self.state.value
+        return f"{word} ({self.state.value})"
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON, for trigger events and XCom."""
         return {

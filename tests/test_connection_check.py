@@ -61,4 +61,5 @@ def test_connection_test_says_when_nothing_listens(monkeypatch):
     conn = {"conn_type": "dataform_web", "host": "http://127.0.0.1:9", "password": DF_TOKEN}
     monkeypatch.setenv("AIRFLOW_CONN_PROBE", json.dumps(conn))
     result, message = DataformHook("probe").test_connection()
-    assert not result and "Cannot connect to http://127.0.0.1:9" in message
+    assert not result and "could not connect to http://127.0.0.1:9/" in message
+    assert "connection refused" in message and "Airflow connection 'probe'" in message

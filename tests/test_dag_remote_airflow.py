@@ -78,7 +78,7 @@ def test_deadline_marks_the_remote_run_failed_and_says_so(airflow_db, client, mo
     assert outcome.tasks == {"trigger": "failed"}
     assert run["data"]["patches"] == ["failed"] and run["status"] == "failed"
     assert f"Marked run {run['data']['dag_run_id']} of DAG etl failed on the remote Airflow" in text
-    assert "had not finished by the deadline (last state running); it was cancelled" in text
+    assert "had not finished by the deadline (timeout 4s; last state running); it was cancelled" in text
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -87,7 +87,7 @@ def test_run_on_a_paused_dag_is_reported_once_and_stays_queued(airflow_db, clien
     text = text_of(capfd)
     assert outcome.tasks == {"trigger": "failed"}
     assert text.count("DAG paused_etl is paused on the remote Airflow") == 1
-    assert "had not finished by the deadline (last state queued)" in text
+    assert "had not finished by the deadline (timeout 4s; last state queued)" in text
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -103,9 +103,13 @@ def test_wrong_key_fails_at_once(client, hook):
 
 def test_a_start_answered_500_is_not_retried_and_says_a_flow_may_run(client, hook):
     client.fault("status", "/start$", status=500, body="", times=1)
-    with pytest.raises(StartUncertainError, match="may or may not be running now"):
+    with pytest.raises(StartUncertainError, match="a run may have started") as info:
         hook().start_data_flow(FLOW)
     assert len(client.requests("profitbase")) == 1
+    # said once: InVision's bare 500 (the fact), then what it means for this start (once)
+    message = str(info.value)
+    assert "bare 500 to every error" in message
+    assert message.count("may have started") == 1 and message.count("look for it") == 1
 
 
 def test_status_reads_are_retried_through_bare_500s(client, hook):

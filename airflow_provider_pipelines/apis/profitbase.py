@@ -27,10 +27,8 @@ STATUSES = StatusTable(
 )
 
 
-_START_500 = (
-    "InVision answers 500 for every error, including ones after the data flow started, so a "
-    "data flow may or may not be running now: check InVision before running this task again"
-)
+# Only the fact: the hook's call_start adds once that a run may have started and where to look.
+_START_500 = "InVision answers a bare 500 to every error, also to one that came after the data flow started"
 
 
 class ProfitbaseApi(VendorApi):

@@ -159,6 +159,85 @@ class AirflowAuth(Auth):
         # ("Invalid JWT token", after a restart with a new secret). One new token settles both.
         return self.uses_token and status in (401, 403)
 
+    def explain_refusal(self, response: ApiResponse) -> str | None:
+        """Tell a refused credential (invalid, expired, missing) from a user without a permission.
+
+        Airflow 3 says which in its answer's ``detail`` (``airflow/api_fastapi/core_api/security.py``):
+        401 ``Not authenticated`` (none sent), 401 ``Token Expired``, 403 ``Invalid JWT token``
+        (not issued by this deployment, or signed with a secret it no longer has); any other 403 is
+        a permission. Airflow 2 answers 401 for refused credentials and 403 for a permission.
+        """
+        if response.request.path == "auth/token":
+            return None  # a refused login: that request's own hints say so
+        conn = f"Airflow connection {self.conn_id!r}"
+        detail = _detail(response)
+        quoted = f" ({detail!r})" if detail else ""
+        if self.generation == EXPERIMENTAL:
+            return (
+                f"The remote Airflow refused the API key of {conn}{quoted}, or the key may not do this: "
+                "check the key in the connection's password field (extra auth_type 'api_key')"
+            )
+        if response.status == 403 and detail != _INVALID_JWT:
+            lacks = response.request.hints.get(403) or "lacks a permission for this request"
+            return (
+                f"The remote Airflow accepted the credentials of {conn}, but their user {lacks}{quoted}: "
+                "grant the permission in the remote Airflow's roles, or use a connection whose user has it"
+            )
+        return self._refused(conn, detail, quoted)
+
+    def _refused(self, conn: str, detail: str, quoted: str) -> str:
+        """What a refused credential means, by what the server said and what this auth sent."""
+        if self.mode == "none" or detail == _NOT_AUTHENTICATED:
+            return (
+                f"The remote Airflow got no credentials from {conn}{quoted}: put an API token in the "
+                "connection's password field, or a login and password"
+            )
+        if self.uses_token:
+            return (
+                f"The remote Airflow refused a token it had just issued to user {self.login!r} of {conn}"
+                f"{quoted}: check that the deployment's API servers share one [api_auth] jwt_secret and "
+                "that their clocks agree"
+            )
+        if self.mode in {"basic", "login"}:
+            return (
+                f"The remote Airflow refused the login {self.login!r} and password of {conn}{quoted}: "
+                "check both"
+            )
+        if detail == _TOKEN_EXPIRED:
+            return (
+                f"The remote Airflow refused the token of {conn} as expired{quoted}: put a new token in "
+                "the connection's password field, or give the connection a login and password so that "
+                "tokens are fetched as needed"
+            )
+        if detail == _INVALID_JWT:
+            return (
+                f"The remote Airflow refused the token of {conn} as invalid{quoted}: it was not issued by "
+                "this deployment, or was signed with a secret the deployment no longer has. Put a token "
+                "of this deployment in the connection's password field"
+            )
+        return (
+            f"The remote Airflow refused the token of {conn}{quoted}: it is invalid or has expired. Put a "
+            "valid token in the connection's password field"
+        )
+
+
+#: the ``detail`` of Airflow 3's refusals of a credential (airflow/api_fastapi/core_api/security.py)
+_NOT_AUTHENTICATED = "Not authenticated"
+_TOKEN_EXPIRED = "Token Expired"
+_INVALID_JWT = "Invalid JWT token"
+
+
+def _detail(response: ApiResponse) -> str:
+    """The ``detail`` (Airflow 3 and 2) or ``error`` (experimental API) of an error answer, or ""."""
+    try:
+        data = response.json()
+    except ResponseFormatError:
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    value = data.get("detail", data.get("error"))
+    return value.strip() if isinstance(value, str) else ""
+
 
 # -- runs -------------------------------------------------------------------------------------
 
@@ -288,7 +367,8 @@ class RemoteAirflowApi(VendorApi):
             hints={
                 404: f"The remote Airflow knows no DAG {dag_id!r} (check dag_id, that the DAG is parsed "
                 "there, and that the connection's user may see it)",
-                403: f"The connection's user may not trigger DAG {dag_id!r}",
+                # read by AirflowAuth.explain_refusal: "... but their user <hint>"
+                403: f"may not trigger DAG {dag_id!r}",
             },
         )
 
@@ -449,5 +529,5 @@ class RemoteAirflowApi(VendorApi):
             params={"update_mask": "is_paused"},
             json={"is_paused": False},
             what=what,
-            hints={403: f"The connection's user may not unpause DAG {dag_id!r}"},
+            hints={403: f"may not unpause DAG {dag_id!r}"},  # see trigger_request
         )

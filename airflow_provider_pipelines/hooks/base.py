@@ -15,7 +15,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeVar, cast
 from urllib.parse import urlsplit
@@ -27,10 +27,10 @@ from airflow_provider_pipelines.errors import (
     AuthError,
     ConfigurationError,
     HttpError,
-    NotSentError,
     ResponseFormatError,
     ServerError,
     StartUncertainError,
+    TransportError,
 )
 from airflow_provider_pipelines.http import (
     ApiRequest,
@@ -152,6 +152,12 @@ def _port(value: Any, conn_id: str) -> int | None:
     return port or None
 
 
+def scheme_assumed(conn: Any, default_host: str | None) -> bool:
+    """True when :func:`resolve_base_url` assumed https:// for a host given without a scheme."""
+    host = (conn.host or "").strip() or default_host or ""
+    return bool(host) and "://" not in host
+
+
 def _is_not_found(exc: Exception) -> bool:
     """True for Airflow's "connection not defined" (only that: a broken secrets backend or an invalid
     connection URI must show its own message)."""
@@ -216,6 +222,7 @@ class PipelineHook(BaseHook):
             headers=self.auth_headers(conn),
             auth=self.build_auth(conn),
             verify=verify,
+            scheme_assumed=scheme_assumed(conn, self.default_host),
             timeout=extra_number(extras, "timeout", 30.0, self.conn_id),
             retry=RetryPolicy(
                 max_attempts=int(extra_number(extras, "max_attempts", 5, self.conn_id)),
@@ -357,7 +364,8 @@ class PipelineHook(BaseHook):
         """
         from airflow_provider_pipelines.hooks.connection_check import name_users_connection
 
-        ok, message = self.check_connection()
+        with self.one_try():
+            ok, message = self.check_connection()
         return ok, name_users_connection(message, self.conn_id)
 
     def check_connection(self) -> tuple[bool, str]:
@@ -378,15 +386,31 @@ class PipelineHook(BaseHook):
                 f"{self.api.display_name} refused the {self.secret_label} (HTTP {exc.status} from {url}): "
                 f"check the connection's password field"
             )
-        except NotSentError:
-            return False, f"Cannot connect to {endpoint.base_url}: check the host (scheme, name, port)"
-        except AmbiguousError:
-            return False, f"{endpoint.base_url} accepted the connection but sent no answer in time"
+        except TransportError as exc:  # names the connection, the URL and the likely fix
+            return False, str(exc)
         except HttpError as exc:
             return self.probe_verdict(exc.status, exc.is_json, url)
         finally:
             once.close()
         return self.probe_verdict(response.status, True, url)
+
+    @contextlib.contextmanager
+    def one_try(self) -> Iterator[None]:
+        """Meanwhile, every request of this hook gets a single try: a connection test answers in
+        seconds, with the first failure's reason, instead of after a round of retries. A connection
+        that cannot be read is left to the test to report."""
+        try:
+            endpoint = self.get_endpoint()
+        except ConfigurationError:
+            yield
+            return
+        self.close()
+        self._endpoint = replace(endpoint, retry=RetryPolicy(max_attempts=1))
+        try:
+            yield
+        finally:
+            self.close()
+            self._endpoint = endpoint
 
     def close(self) -> None:
         if self._sync is not None:

@@ -7,6 +7,7 @@ and error reporting live here and in :mod:`airflow_provider_pipelines.lifecycle`
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -77,6 +78,8 @@ class RemoteRunOperator(BaseOperator):
         #: set by :meth:`resume_or_start` before :meth:`start`: the run an earlier try of this task
         #: instance started, which ended without success and which the new run replaces
         self.earlier_run: RemoteRun | None = None
+        #: the run's web link as pushed to XCom in this process; the extra link reads it (links.py)
+        self._run_url: str | None = None
 
     # -- what a vendor operator provides ---------------------------------------------------
 
@@ -141,12 +144,20 @@ class RemoteRunOperator(BaseOperator):
             self.log,
             blocked_grace=self.blocked_grace,
         )
+        waiter.on_url = functools.partial(self.remember_url, context)
         final = wait_in_worker(hook, run, waiter)
         self._active_run = None
         if waiter.blocked_expired():
             handle_blocked(hook, final, self.blocked_grace, self.log)
         if not final.state.is_terminal:
-            handle_deadline(hook, final, self.cancel_on_timeout, self.log, note=waiter.failure_note())
+            handle_deadline(
+                hook,
+                final,
+                self.cancel_on_timeout,
+                self.log,
+                note=waiter.failure_note(),
+                timeout=self.timeout,
+            )
         result = conclude(hook, final, self.log, success_states=self.success_states)
         self.conclude_run(context)
         return result
@@ -247,6 +258,7 @@ class RemoteRunOperator(BaseOperator):
         ti.xcom_push(key=RUN_ID_KEY, value=run.run_id)
         if run.url:
             ti.xcom_push(key=RUN_URL_KEY, value=run.url)
+        self._run_url = run.url
         self.log.info(
             "%s %s run %s%s",
             "Re-attached to" if run.extra.get("reattached") else "Started",
@@ -254,6 +266,17 @@ class RemoteRunOperator(BaseOperator):
             run.run_id,
             f": {run.url}" if run.url else "",
         )
+
+    def remember_url(self, context: Any, url: str | None, *, announce: bool = True) -> None:
+        """Push a run link learnt after the start (its first read may have failed) to XCom and, with
+        ``announce``, the log, and give it to the task's extra link; a link already pushed in this
+        process is not pushed again."""
+        if not url or url == self._run_url:
+            return
+        self._run_url = url
+        context["ti"].xcom_push(key=RUN_URL_KEY, value=url)
+        if announce:
+            self.log.info("%s run link: %s", self.hook_class.api_class.display_name, url)
 
     def defer_wait(self, run: RemoteRun, started_at: Any, deadline: Any) -> None:
         from airflow_provider_pipelines.lifecycle import utcnow
@@ -278,9 +301,12 @@ class RemoteRunOperator(BaseOperator):
 
     def execute_complete(self, context: Any, event: Any = None) -> str:
         """Resume after the trigger fired: success only on an explicit, well-formed success event."""
-        from airflow_provider_pipelines.lifecycle import complete_from_event
+        from airflow_provider_pipelines.lifecycle import complete_from_event, url_from_event
 
         hook = self.get_hook()
+        # the trigger's reads may have learnt the link (and logged it with the state); push it again
+        # quietly, since this process cannot tell it from the one the start pushed
+        self.remember_url(context, url_from_event(event), announce=False)
         result = complete_from_event(
             hook,
             event,
@@ -288,6 +314,7 @@ class RemoteRunOperator(BaseOperator):
             self.log,
             success_states=self.success_states,
             blocked_grace=self.blocked_grace,
+            timeout=self.timeout,
         )
         self.conclude_run(context)
         return result

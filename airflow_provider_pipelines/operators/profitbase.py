@@ -61,7 +61,8 @@ class ProfitbaseDataFlowOperator(RemoteRunOperator):
     def validate(self, rendered: bool) -> None:
         if self.check(rendered, self.data_flow_id):
             require_str("data_flow_id", self.data_flow_id)
-            if not GUID.match(self.data_flow_id.strip()):
+            # warned once, in the task's log: at parse time it would repeat on every parse of the file
+            if rendered and not GUID.match(self.data_flow_id.strip()):
                 self.log.warning(
                     "data_flow_id %r is not a GUID; InVision data flow ids usually are "
                     "(e.g. 2b081248-4963-43b3-ba06-5b7403d58b4d)",

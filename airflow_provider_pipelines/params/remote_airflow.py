@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
@@ -36,8 +37,57 @@ def check_conf(conf: Any) -> dict[str, Any]:
     try:
         json.dumps(dict(conf), allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise ConfigurationError(f"conf must be JSON-serialisable: {exc}") from None
+        found = _not_json(conf, "conf")
+        if found is None:  # pragma: no cover - the walk finds what json refused
+            raise ConfigurationError(f"conf must be JSON-serialisable: {exc}") from None
+        path, value = found
+        raise ConfigurationError(
+            f"conf must be JSON-serialisable, but {path} is {_what(value)}{_json_hint(value)}"
+        ) from None
     return dict(conf)
+
+
+def _not_json(value: Any, path: str) -> tuple[str, Any] | None:
+    """The path (``conf['day']``, ``conf['rows'][2]``) and value of the first part JSON cannot encode."""
+    if value is None or isinstance(value, str | bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path, value)
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                return (f"{path} (the key {key!r})", key)
+            found = _not_json(item, f"{path}[{key!r}]")
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _not_json(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+        return None
+    return (path, value)
+
+
+def _what(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value!r} (JSON has no NaN or infinity)"
+    kind = type(value)
+    module = "" if kind.__module__ == "builtins" else f"{kind.__module__}."
+    return f"of type {module}{kind.__qualname__}"
+
+
+def _json_hint(value: Any) -> str:
+    if isinstance(value, float):
+        return ": pass a finite number, or None"
+    if isinstance(value, datetime | date):
+        return ": pass it as text, e.g. value.isoformat(), or a template such as '{{ ds }}'"
+    if isinstance(value, set | frozenset):
+        return ": pass a list instead"
+    if isinstance(value, bytes):
+        return ": pass text instead (decode it)"
+    return ": pass only strings, numbers, booleans, None, lists and dicts"
 
 
 def normalise_logical_date(value: Any) -> str | None:

@@ -203,5 +203,10 @@ class RemoteRunSensor(BaseSensorOperator):
         from airflow_provider_pipelines.lifecycle import complete_from_event
 
         return complete_from_event(
-            self.get_hook(), event, cancel=False, logger=self.log, success_states=self.success_states
+            self.get_hook(),
+            event,
+            cancel=False,
+            logger=self.log,
+            success_states=self.success_states,
+            timeout=float(self.timeout),
         )

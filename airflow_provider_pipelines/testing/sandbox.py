@@ -20,6 +20,7 @@ or ``max_requests`` requests.
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import re
 import threading
@@ -149,6 +150,10 @@ class FakeVendor:
         ]
 
 
+class PortInUseError(RuntimeError):
+    """The sandbox's port is taken by another process."""
+
+
 class Sandbox:
     """Fake vendor APIs on ``127.0.0.1:<port>`` in a background thread.
 
@@ -202,10 +207,17 @@ class Sandbox:
         return self.url + self.fakes[vendor].prefix
 
     def start(self) -> Sandbox:
+        """Start serving; :class:`PortInUseError` when the port is taken."""
         self._thread = threading.Thread(target=self._serve, name="pipelines-sandbox", daemon=True)
         self._thread.start()
         if not self._ready.wait(15) or self._error is not None:
-            raise RuntimeError(f"sandbox did not start: {self._error!r}")
+            error = self._error
+            if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
+                raise PortInUseError(
+                    f"port {self.port} on {self.host} is already in use: choose another (--port), "
+                    "or 0 for a free one"
+                ) from None
+            raise RuntimeError(f"sandbox did not start: {error!r}")
         return self
 
     def stop(self) -> None:

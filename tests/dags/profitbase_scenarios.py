@@ -56,3 +56,7 @@ for name, deferrable in (("poll", False), ("defer", True)):
             unknown_run_grace=2,
         )
     globals()[dag.dag_id] = dag
+
+# a literal data flow id that is not a GUID: checked at parse time, warned about once when the task runs
+with DAG(dag_id="t_profitbase_literal_id", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+    ProfitbaseDataFlowOperator(task_id="flow", data_flow_id="not-a-guid-flow", poll_interval=0.5, timeout=10)
