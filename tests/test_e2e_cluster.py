@@ -19,7 +19,7 @@ import pytest
 
 from tests.real_airflow import RealAirflow
 
-pytestmark = pytest.mark.airflow3_only
+pytestmark = [pytest.mark.airflow3_only, pytest.mark.cluster]
 
 EXAMPLES = Path(__file__).parent.parent / "example_dags"
 #: every example DAG and its tasks: each starts a remote run and defers

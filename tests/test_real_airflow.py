@@ -28,7 +28,7 @@ from tests.dagrun import run_dag
 from tests.real_airflow import TOKEN_LIFETIME, RealAirflow, free_port
 
 #: the remote is a real Airflow 3 (api-server and /api/v2); the 2.11 job leaves this module out
-pytestmark = pytest.mark.airflow3_only
+pytestmark = [pytest.mark.airflow3_only, pytest.mark.cluster]
 
 REMOTE_DAGS = Path(__file__).parent / "remote_dags"
 CONN = "AIRFLOW_CONN_REMOTE_AIRFLOW_REAL"
