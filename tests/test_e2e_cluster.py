@@ -75,9 +75,9 @@ def finished_runs(cluster: RealAirflow, sandbox) -> dict[str, dict]:
 
 
 def _seconds(run: dict) -> float:
-    from datetime import datetime
+    from airflow_provider_pipelines.isotime import parse_iso  # the API's "...Z" on Python 3.10 too
 
-    start, end = (datetime.fromisoformat(run[k]) for k in ("start_date", "end_date"))
+    start, end = (parse_iso(run[k]) for k in ("start_date", "end_date"))
     return (end - start).total_seconds()
 
 

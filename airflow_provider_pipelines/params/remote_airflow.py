@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from airflow_provider_pipelines.errors import ConfigurationError
+from airflow_provider_pipelines.isotime import parse_iso
 
 #: what Airflow accepts as a run id (anything else is refused with 400)
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.~:+-]+$")
@@ -106,7 +107,7 @@ def normalise_logical_date(value: Any) -> str | None:
         when = datetime(value.year, value.month, value.day)
     elif isinstance(value, str):
         try:
-            when = datetime.fromisoformat(value.strip())
+            when = parse_iso(value.strip())
         except ValueError:
             raise ConfigurationError(
                 f"logical_date must be a datetime or an ISO 8601 string such as "

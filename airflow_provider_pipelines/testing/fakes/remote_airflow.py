@@ -38,6 +38,7 @@ from typing import Any
 
 from aiohttp import web
 
+from airflow_provider_pipelines.isotime import parse_iso
 from airflow_provider_pipelines.testing.sandbox import FakeRun, FakeVendor, Handler, Plan
 
 RUN_ID = re.compile(r"^[A-Za-z0-9_.~:+-]+$")
@@ -67,7 +68,7 @@ def _parse_when(value: Any) -> datetime | None:
     """An aware datetime from ISO text; None when absent; ValueError when not ISO or naive."""
     if value is None:
         return None
-    when = datetime.fromisoformat(str(value))
+    when = parse_iso(str(value))
     if when.tzinfo is None:
         raise ValueError("Input should have timezone info")
     return when.astimezone(timezone.utc)
