@@ -110,7 +110,9 @@ def test_a_trigger_rebuilt_after_a_restart_carries_on_without_starting_anything(
 
 
 def test_many_triggers_share_one_connection_pool(client):
-    client.plan("dataform", duration=0.6, outcome="SUCCESSFUL")
+    # long enough that every run is still going when the triggers begin (20 starts one after another
+    # can take a second or more on a loaded machine), so that each run is read at least twice
+    client.plan("dataform", duration=3.0, outcome="SUCCESSFUL")
     hook = DataformHook()
     runs = [hook.start_run("1234") for _ in range(20)]
 
