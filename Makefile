@@ -120,7 +120,7 @@ PYENV_ROOT ?= $(HOME)/.pyenv
 pyenv_python = $(or $(shell ls -d $(PYENV_ROOT)/versions/$(1).*/bin/python$(1) 2>/dev/null | sort -V | tail -n 1),python$(1))
 PY310 ?= $(call pyenv_python,3.10)
 PY313 ?= $(call pyenv_python,3.13)
-PYTHON_JOB_TESTS ?= -m "not cluster and not resilience"
+PYTHON_JOB_TESTS ?= -m "not cluster and not resilience and not browser"
 
 .venv-py%/bin/.installed: pyproject.toml
 	$(PY$*) -m venv .venv-py$*

@@ -27,6 +27,15 @@ import pytest  # noqa: E402
 from airflow_provider_pipelines.testing import Sandbox, SandboxClient  # noqa: E402
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the real ``cluster`` fixture is a cluster test, marked so or not: the Python-version
+    jobs (``-m "not cluster"``) leave such tests out."""
+    for item in items:
+        if "cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cluster)
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
     """One sandbox for the whole run; its connections are exported as AIRFLOW_CONN_* variables."""

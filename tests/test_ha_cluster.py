@@ -22,7 +22,7 @@ import pytest
 from tests.cluster_dags.ha_dags import KEYS, PER_VENDOR, WORKER_KEYS, planned_outcome
 from tests.real_airflow import RealAirflow
 
-pytestmark = pytest.mark.airflow3_only
+pytestmark = [pytest.mark.airflow3_only, pytest.mark.cluster]
 
 #: vendor -> (running word, success word, failure word) of the fakes
 WORDS = {

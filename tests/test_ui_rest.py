@@ -17,7 +17,7 @@ from tests.real_airflow import RealAirflow
 from tests.ui_airflow import call, delete_connection, ui_airflow
 from tests.ui_forms import SANDBOX_TYPES, UI_SAVED_EXTRAS, form_body, row_test_body, sandbox_fields
 
-pytestmark = pytest.mark.airflow3_only
+pytestmark = [pytest.mark.airflow3_only, pytest.mark.cluster]
 
 TYPES = list(SANDBOX_TYPES)
 
