@@ -29,6 +29,8 @@ With no ``AIRFLOW_HOME`` (and no ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``) in
 the environment, the test session gets a temporary Airflow home with a migrated
 SQLite DB, made once, the first time a test asks for the fixture.
 
+``pytest -p no:pipelines`` leaves the plugin out.
+
 This module imports neither Airflow nor the sandbox at import time: pytest loads
 plugins before any ``conftest.py``, and Airflow fixes its configuration
 (``AIRFLOW_HOME``, the DB) when it is first imported, so a project's
