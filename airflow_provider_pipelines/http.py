@@ -551,7 +551,8 @@ class AsyncTransport:
                     request=request,
                     url=url,
                 )
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        # asyncio.TimeoutError is the builtin TimeoutError only from Python 3.11 on (http_failures.TIMEOUTS)
+        except (aiohttp.ClientError, TimeoutError, asyncio.TimeoutError) as exc:
             # the same kinds and words as the sync transport's: a log reads the same from worker and triggerer
             what = request.what or f"{request.method} request"
             raise transport_error(

@@ -23,6 +23,7 @@ module level.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import socket
 import ssl
@@ -73,6 +74,11 @@ def causes(exc: BaseException) -> Iterator[BaseException]:
         todo += [e for e in linked if isinstance(e, BaseException)]
 
 
+#: a timeout as asyncio and aiohttp raise it: ``asyncio.TimeoutError`` is the builtin ``TimeoutError``
+#: only from Python 3.11 on; on 3.10 it is a class of its own, which ``except TimeoutError`` misses
+TIMEOUTS: tuple[type[BaseException], ...] = (TimeoutError, asyncio.TimeoutError)
+
+
 def _first(
     exc: BaseException, kind: type[BaseException] | tuple[type[BaseException], ...]
 ) -> BaseException | None:
@@ -104,7 +110,7 @@ def classify_aiohttp(exc: BaseException) -> Failure:
         return _opening_failure(exc)
     if isinstance(exc, aiohttp.ServerTimeoutError) and _is_connect_timeout(exc):
         return Failure.CONNECT_TIMEOUT
-    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+    if isinstance(exc, (*TIMEOUTS, aiohttp.ServerTimeoutError)):
         return Failure.READ_TIMEOUT
     return Failure.DROPPED
 
@@ -122,7 +128,7 @@ def _opening_failure(exc: BaseException) -> Failure:
         return Failure.DNS
     if _first(exc, ConnectionRefusedError) is not None:
         return Failure.REFUSED
-    if _first(exc, TimeoutError) is not None:
+    if _first(exc, TIMEOUTS) is not None:
         return Failure.CONNECT_TIMEOUT
     return Failure.UNREACHABLE
 
