@@ -91,6 +91,13 @@ def extra_number(extras: Mapping[str, Any], key: str, default: float, conn_id: s
     return number
 
 
+def extra_limit(extras: Mapping[str, Any], key: str, conn_id: str) -> float | None:
+    """A positive number, or None when the extra is not set (no limit)."""
+    if extra_value(extras, key) is None:
+        return None
+    return extra_number(extras, key, 0.0, conn_id)
+
+
 #: the port a scheme implies: a Port field that says it adds nothing to the URL
 _SCHEME_PORTS = {"http": 80, "https": 443}
 
@@ -229,6 +236,7 @@ class PipelineHook(BaseHook):
                 backoff_initial=extra_number(extras, "backoff", 1.0, self.conn_id),
                 backoff_max=extra_number(extras, "backoff_max", 30.0, self.conn_id),
             ),
+            max_requests_per_minute=extra_limit(extras, "max_requests_per_minute", self.conn_id),
         )
 
     def _missing(self) -> ConfigurationError:
