@@ -48,7 +48,7 @@ RESET_MARGIN = 0.05
 #: seconds a request waits at most for the vendor's sake (the retry policy's ``retry_after_max``)
 MAX_VENDOR_WAIT = 120.0
 #: the share of a window over which the requests that waited for it are spread
-SPREAD = 0.5
+SPREAD = 0.1
 
 
 class RequestBudget:
@@ -167,7 +167,7 @@ class RequestBudget:
     def _next_window_slot(self, now: float) -> tuple[float, str | None]:
         """A time in a later window for a request that finds this one used up.
 
-        The requests that wait for one window are spread over its first half rather than all
+        The requests that wait for one window are spread over its first tenth rather than all
         sent the moment it opens: a crowd of simultaneous requests strains both sides.
         """
         per_window = self._per_window()

@@ -39,8 +39,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 ADMIN = "/_sandbox"
 #: request keys: the rate-limit headers an answer carries; the seconds after which a stream is cut
-RATE_LIMIT_HEADERS = "pipelines_rate_limit_headers"
-CUT_AFTER = "pipelines_cut_after"
+RATE_LIMIT_HEADERS: Any = "pipelines_rate_limit_headers"
+CUT_AFTER: Any = "pipelines_cut_after"
+if hasattr(web, "RequestKey"):  # aiohttp 3.12+ would warn about plain strings
+    RATE_LIMIT_HEADERS = web.RequestKey(RATE_LIMIT_HEADERS, dict)
+    CUT_AFTER = web.RequestKey(CUT_AFTER, float)
 
 
 @dataclass
