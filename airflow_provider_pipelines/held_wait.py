@@ -23,9 +23,10 @@ The rules, each a decision of :class:`HeldWait`:
   another 4xx, an HTML page, or a line that is not a run state, and the rest of the
   wait polls, after one log line saying why. The endpoint is experimental
   upstream: whatever it turns into, the wait goes on.
-* **failing**: a 5xx, a 429 or a broken connection before the first line is the
-  waiter's to judge (logged, retried after its pause; a refused credential fails
-  as when polling); three such in a row, and the rest of the wait polls.
+* **failing**: a 5xx, a 429 or a broken connection as it opens is retried as a
+  status read is; one that still fails is the waiter's to judge (logged, tried
+  again after its pause; a refused credential fails as when polling); three such
+  in a row, and the rest of the wait polls.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote, urlencode
 
 from airflow_provider_pipelines.budget import (
@@ -520,10 +520,10 @@ class SyncTransport:
 
     @contextlib.contextmanager
     def stream_lines(self, request: ApiRequest) -> Iterator[tuple[ApiResponse, Iterator[bytes]]]:
-        """Open a response the server keeps sending, line by line (NDJSON); one try, no retries.
+        """Open a response the server keeps sending, line by line (NDJSON).
 
         Yields the answer's status and headers (its body empty) and an iterator over its
-        non-empty lines as they arrive. An error status raises as :meth:`send_once` does. A
+        non-empty lines as they arrive. Opening it is retried and fails as :meth:`send`. A
         stream that breaks, or sends nothing for longer than the request's timeout, raises
         :class:`AmbiguousError` from the iterator. Leaving the block closes the connection.
         """
@@ -535,7 +535,8 @@ class SyncTransport:
                     self._check(head, resp.content)
             return resp, head
 
-        resp, head = self._authorised(request, open_stream)
+        opened = self.endpoint.retry.call(request, lambda req: self._authorised(req, open_stream))
+        resp, head = cast(tuple[Any, ApiResponse], opened)
         with contextlib.closing(resp):
             yield head, _lines(resp, request, head.url)
 

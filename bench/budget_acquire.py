@@ -185,7 +185,9 @@ async def main_async(n: int, waiters: int) -> list[tuple[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=200_000, help="acquires per free case")
     parser.add_argument("--waiters", type=int, default=3000, help="acquires started together (queued)")
     parser.add_argument("--smoke", action="store_true", help="a few thousand acquires, to check it runs")
