@@ -62,7 +62,9 @@ class RequestBudget:
     def __init__(self, conn_id: str, per_minute: float | None = None, logger: Any = log) -> None:
         self.conn_id = conn_id
         self.log = logger
-        #: the longest wait the vendor may impose on a request; a longer one raises (see :meth:`_refuse`)
+        #: the longest wait a vendor's announcement imposes on the connection's requests: a longer
+        #: Retry-After is left to the request that got it; a later window refuses the request
+        #: (:meth:`_refuse`), so that its wait loop honours it
         self.patience = MAX_VENDOR_WAIT
         #: a lock for the sync driver (threads in one process); the async driver needs none
         self.lock = threading.Lock()
@@ -149,8 +151,6 @@ class RequestBudget:
     def _vendor_allows(self, now: float) -> tuple[float, str | None]:
         """The earliest time the vendor's announcements allow, and why it is later than now."""
         if self._blocked_until:
-            if self._blocked_until > now + self.patience:
-                self._refuse(self._blocked_until - now, "asked to wait (Retry-After)")
             if self._blocked_until > now:
                 return self._blocked_until, "the vendor asked to wait (Retry-After)"
             self._blocked_until = 0.0
@@ -180,20 +180,24 @@ class RequestBudget:
         return at, "the vendor's rate limit is almost used up (RateLimit-Remaining)"
 
     def _roll(self, now: float) -> None:
-        """The vendor's window ended: the requests queued for the next one take its allowance."""
+        """The vendor's window ended: the requests queued for the next one take its allowance.
+
+        Only into a window that follows one an answer described: when no answer said anything
+        about the window rolled into (the vendor stopped sending the headers), or this one is
+        over too (idle for a whole window), the budget forgets the vendor's window and the
+        next answer says where things stand.
+        """
         assert self._window_end is not None
+        self._past_end = self._window_end
+        if self._estimated or now >= self._window_end + self._period:
+            self._left, self._window_end, self._queued = None, None, 0
+            return
         per_window = self._per_window()
-        while now >= self._window_end:
-            self._past_end = self._window_end
-            take = min(self._queued, per_window)
-            self._queued -= take
-            self._left = per_window - take
-            self._window_end += self._period
-            self._estimated = True
-            if self._queued == 0 and now >= self._window_end:
-                # idle for a whole window or more: start afresh, the next answer says where we are
-                self._left, self._window_end = None, None
-                return
+        take = min(self._queued, per_window)
+        self._queued -= take
+        self._left = per_window - take
+        self._window_end += self._period
+        self._estimated = True
 
     def _per_window(self) -> int:
         if self._limit is None:
@@ -218,7 +222,9 @@ class RequestBudget:
         remaining = headers.get("ratelimit-remaining")
         if remaining is not None:
             self._window(remaining, headers, now, wall)
-        if retry_after is not None and status in (429, 503) and now + retry_after > self._blocked_until:
+        if retry_after is None or status not in (429, 503) or retry_after > self.patience:
+            return  # a longer wait is honoured by the wait loop of the request that got it
+        if now + retry_after > self._blocked_until:
             self._blocked_until = now + retry_after
             self.epoch += 1
 

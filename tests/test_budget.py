@@ -127,7 +127,7 @@ def test_a_late_answer_from_an_ended_window_is_not_taken_for_the_new_one():
     assert budget.reserve(5.6) == 0.0
 
 
-def test_retry_after_holds_every_request_and_a_long_one_is_refused_unsent():
+def test_retry_after_holds_every_request_and_a_long_one_is_left_to_the_request_that_got_it():
     budget = RequestBudget("c")
     budget.reserve(0.0)
     epoch = budget.epoch
@@ -135,11 +135,29 @@ def test_retry_after_holds_every_request_and_a_long_one_is_refused_unsent():
     assert budget.epoch != epoch  # a request that waited for an older decision asks again
     assert budget.reserve(1.0) == pytest.approx(6.0)
     assert budget.reserve(7.5) == 0.0
+    # past two minutes the request's own wait loop honours it (never past its deadline); the
+    # connection's other requests go on and learn it from their own answers
     budget.answered({}, 429, 8.0, WALL + 8.0, retry_after=3600.0)
-    expected = r"not sent: the vendor asked to wait \(Retry-After\) for 3599s"
+    assert budget.reserve(9.0) == 0.0
+
+
+def test_a_window_further_away_than_two_minutes_refuses_the_request_unsent():
+    budget = RequestBudget("c")
+    budget.reserve(0.0)
+    budget.answered(gitlab(remaining=0, reset_in=3600, now=0.0), 200, 0.0, WALL)
+    expected = r"not sent: the vendor has almost used up its rate limit .* for 3600s more"
     with pytest.raises(RateLimitedError, match=expected) as caught:
-        budget.reserve(9.0)
-    assert caught.value.retry_after == pytest.approx(3599.0)
+        budget.reserve(0.0)
+    assert caught.value.retry_after == pytest.approx(3600.0, abs=1)
+
+
+def test_a_vendor_that_stops_sending_the_headers_is_no_longer_held_to_them():
+    budget = RequestBudget("c")
+    budget.reserve(0.0)
+    budget.answered(gitlab(remaining=3, reset_in=5, now=0.0, limit=10), 200, 0.0, WALL)
+    assert [budget.reserve(1.0) > 0 for _ in range(3)] == [False, False, True]  # 3 - 1 kept back
+    sending_times(budget, [6.0] * 9)  # the next window: answers without the headers
+    assert budget.reserve(70.0) == 0.0 and all(budget.reserve(70.0) == 0.0 for _ in range(50))
 
 
 def test_a_slowdown_is_logged_once_and_its_end_once(caplog):
