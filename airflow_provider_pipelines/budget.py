@@ -353,6 +353,13 @@ def process_budget(conn_id: str, per_minute: float | None) -> RequestBudget:
     return budget
 
 
+def forget_budgets() -> None:
+    """Drop every budget of this process (tests: a vendor reset between tests announced nothing yet)."""
+    with _PROCESS_LOCK:
+        _PROCESS_BUDGETS.clear()
+    _LOOP_BUDGETS.clear()
+
+
 # -- the two drivers ---------------------------------------------------------------------------------
 
 
