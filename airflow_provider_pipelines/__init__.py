@@ -39,6 +39,13 @@ _COMMON_FIELDS: dict[str, Any] = {
         "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
         "description": "A longer Retry-After from the vendor is still honoured. Empty: 30.",
     },
+    "max_requests_per_minute": {
+        "label": "Max requests per minute",
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "description": "A cap on this connection's requests, shared by all waits on it in a triggerer "
+        "(per task in a worker); beyond it requests wait, never fail. The vendor's RateLimit "
+        "headers are honoured anyway. Empty: no cap.",
+    },
     "verify_ssl": {
         "label": "Verify TLS certificates",
         "schema": {"type": ["boolean", "null"], "default": True},

@@ -39,6 +39,7 @@ __all__ = [
     "default_deferrable",
     "get_xcom_value",
     "mask_secret",
+    "sensor_timeout",
 ]
 
 
@@ -49,6 +50,18 @@ def default_deferrable() -> bool:
     except ImportError:  # Airflow 2.11
         from airflow.configuration import conf
     return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
+
+
+def sensor_timeout(message: str, soft_fail: bool) -> Exception:
+    """What a sensor raises when its ``timeout`` passes: a skip with ``soft_fail``, else a timeout."""
+    try:
+        from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+    except ImportError:  # Airflow 2.11
+        from airflow.exceptions import (  # type: ignore[no-redef,attr-defined]
+            AirflowSensorTimeout,
+            AirflowSkipException,
+        )
+    return AirflowSkipException(message) if soft_fail else AirflowSensorTimeout(message)
 
 
 def mask_secret(secret: str) -> None:

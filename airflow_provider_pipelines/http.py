@@ -26,12 +26,19 @@ import logging
 import random
 import time
 import weakref
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote, urlencode
 
+from airflow_provider_pipelines.budget import (
+    RequestBudget,
+    budget_rest,
+    loop_budget,
+    process_budget,
+    wait_turn,
+)
 from airflow_provider_pipelines.errors import (
     AmbiguousError,
     AuthError,
@@ -61,6 +68,8 @@ log = logging.getLogger(__name__)
 
 EXCERPT_CHARS = 200
 
+R = TypeVar("R")
+
 
 def quote_segment(value: str) -> str:
     """URL-encode one path segment (``group/project`` becomes ``group%2Fproject``)."""
@@ -82,6 +91,7 @@ class ApiRequest:
     :param what: a few words for messages (``"start Dataform run"``).
     :param timeout: read timeout in seconds for this request, overriding the endpoint's.
     :param hints: HTTP status -> what the user should check, appended to that error's message.
+    :param headers: headers of this request only (``Accept``, say); never credentials.
     """
 
     method: str
@@ -93,6 +103,7 @@ class ApiRequest:
     what: str = ""
     timeout: float | None = None
     hints: Mapping[int, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -387,6 +398,8 @@ class Endpoint:
     auth: Auth | None = field(default=None, repr=False, compare=False)
     #: True when the connection's host had no scheme and https:// was assumed (said in connect errors)
     scheme_assumed: bool = False
+    #: the connection's ``max_requests_per_minute`` (None: no local cap; see :mod:`.budget`)
+    max_requests_per_minute: float | None = None
 
     def url(self, request: ApiRequest) -> str:
         """The full URL of a request (never holds a secret: credentials live in headers)."""
@@ -397,11 +410,17 @@ class Endpoint:
 
 
 class SyncTransport:
-    """Sends requests with ``requests`` over one keep-alive session per hook."""
+    """Sends requests with ``requests`` over one keep-alive session per hook.
+
+    Every request waits its turn in the connection's budget of this process
+    (:func:`.budget.process_budget`), and every answer tells the budget what the
+    vendor said about its rate limit.
+    """
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         self._session: requests.Session | None = None
+        self._budget: RequestBudget | None = None
 
     def _get_session(self) -> requests.Session:
         if self._session is None:
@@ -413,55 +432,72 @@ class SyncTransport:
             self._session = session
         return self._session
 
+    def _get_budget(self) -> RequestBudget:
+        if self._budget is None:
+            self._budget = process_budget(self.endpoint.conn_id, self.endpoint.max_requests_per_minute)
+        return self._budget
+
     def send_once(self, request: ApiRequest) -> ApiResponse:
         """One try, with the endpoint's credentials (fetched or renewed first where needed)."""
+        return self._authorised(request, self._exchange)
+
+    def _authorised(self, request: ApiRequest, exchange: Callable[[ApiRequest, Mapping[str, str]], R]) -> R:
+        """Run ``exchange(request, credential headers)``; fetch the credential first, or once more when
+        the server refuses one fetched earlier (see :class:`Auth`)."""
         auth = self.endpoint.auth
         fetched_now = False
         if auth is not None and auth.needs_renewal():
             self._renew(auth)
             fetched_now = True
         try:
-            return self._exchange(request, auth.headers() if auth else {})
+            return exchange(request, auth.headers() if auth else {})
         except HttpError as exc:
             if not _renew_and_retry(auth, exc, fetched_now):
                 raise
             log.info("%s: credential refused (HTTP %d); fetching a new one", request.what, exc.status)
         assert auth is not None
         self._renew(auth)
-        return self._exchange(request, auth.headers())
+        return exchange(request, auth.headers())
 
     def _renew(self, auth: Auth) -> None:
         renewal = auth.renewal()
         if renewal is not None:
             auth.renewed(self.endpoint.retry.call(renewal, lambda r: self._exchange(r, {})))
 
-    def _exchange(self, request: ApiRequest, auth_headers: Mapping[str, str]) -> ApiResponse:
+    def _request(
+        self, request: ApiRequest, auth_headers: Mapping[str, str], *, stream: bool = False
+    ) -> tuple[requests.Response, ApiResponse]:
+        """Send one request in its turn; the response, and its status and headers as values (no body
+        yet when ``stream``). Transport failures become :class:`NotSentError` / :class:`AmbiguousError`."""
         import requests
 
         url = self.endpoint.url(request)
         timeout = request.timeout or self.endpoint.timeout
+        budget = self._get_budget()
+        wait_turn(budget)
         try:
             resp = self._get_session().request(
                 request.method,
                 url,
                 json=request.json,
                 data=request.form,
-                headers=dict(auth_headers) or None,
+                headers=_merged(request.headers, auth_headers) or None,
                 # per request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's
                 # verify=False, which would turn the connection's verify_ssl=false into a TLS error
                 verify=self.endpoint.verify,
                 timeout=(connect_timeout(timeout), timeout),
+                stream=stream,
             )
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            with budget.lock:
+                budget.failed()
             raise self._failed(exc, classify_requests(exc), request, url, timeout) from None
-        response = ApiResponse(
-            status=resp.status_code,
-            headers={k.lower(): v for k, v in resp.headers.items()},
-            body=resp.content,
-            request=request,
-            url=url,
-        )
-        return check_response(response, conn_id=self.endpoint.conn_id, auth=self.endpoint.auth)
+        headers = {k.lower(): v for k, v in resp.headers.items()}
+        asked = _asked_wait(resp.status_code, headers)
+        with budget.lock:
+            budget.answered(headers, resp.status_code, time.monotonic(), time.time(), asked)
+        head = ApiResponse(status=resp.status_code, headers=headers, body=b"", request=request, url=url)
+        return resp, head
 
     def _failed(
         self, exc: BaseException, failure: Failure, request: ApiRequest, url: str, timeout: float
@@ -469,14 +505,69 @@ class SyncTransport:
         what = request.what or f"{request.method} request"
         return transport_error(failure, exc, what=what, url=url, endpoint=self.endpoint, timeout=timeout)
 
+    def _check(self, head: ApiResponse, body: bytes) -> ApiResponse:
+        return check_response(
+            replace(head, body=body), conn_id=self.endpoint.conn_id, auth=self.endpoint.auth
+        )
+
+    def _exchange(self, request: ApiRequest, auth_headers: Mapping[str, str]) -> ApiResponse:
+        resp, head = self._request(request, auth_headers)
+        return self._check(head, resp.content)
+
     def send(self, request: ApiRequest) -> ApiResponse:
         """Send with the endpoint's retry policy; return a 2xx response or raise a typed error."""
         return self.endpoint.retry.call(request, self.send_once)
+
+    @contextlib.contextmanager
+    def stream_lines(self, request: ApiRequest) -> Iterator[tuple[ApiResponse, Iterator[bytes]]]:
+        """Open a response the server keeps sending, line by line (NDJSON).
+
+        Yields the answer's status and headers (its body empty) and an iterator over its
+        non-empty lines as they arrive. Opening it is retried and fails as :meth:`send`. A
+        stream that breaks, or sends nothing for longer than the request's timeout, raises
+        :class:`AmbiguousError` from the iterator. Leaving the block closes the connection.
+        """
+
+        def open_stream(req: ApiRequest, auth_headers: Mapping[str, str]) -> tuple[Any, ApiResponse]:
+            resp, head = self._request(req, auth_headers, stream=True)
+            if not 200 <= resp.status_code < 300:
+                with contextlib.closing(resp):
+                    self._check(head, resp.content)
+            return resp, head
+
+        opened = self.endpoint.retry.call(request, lambda req: self._authorised(req, open_stream))
+        resp, head = cast(tuple[Any, ApiResponse], opened)
+        with contextlib.closing(resp):
+            yield head, _lines(resp, request, head.url)
 
     def close(self) -> None:
         if self._session is not None:
             self._session.close()
             self._session = None
+
+
+def _lines(resp: requests.Response, request: ApiRequest, url: str) -> Iterator[bytes]:
+    """The non-empty lines of a streamed response, as they arrive; a broken stream is an AmbiguousError."""
+    import requests
+
+    try:
+        # chunk_size=None: hand over each piece as it arrives, not once 512 bytes have come
+        for line in resp.iter_lines(chunk_size=None):
+            if line.strip():
+                yield line
+    except requests.exceptions.RequestException as exc:
+        raise AmbiguousError(
+            f"{request.what}: the stream from {url} broke or fell silent ({type(exc).__name__})"
+        ) from None
+
+
+def _asked_wait(status: int, headers: Mapping[str, str]) -> float | None:
+    """The wait a 429 (Retry-After, else RateLimit-Reset) or a 503 (Retry-After only) asked for."""
+    if status == 429:
+        return parse_retry_after(headers)
+    if status == 503 and "retry-after" in headers:
+        return parse_retry_after({"retry-after": headers["retry-after"]})
+    return None
 
 
 class AsyncTransport:
@@ -489,6 +580,8 @@ class AsyncTransport:
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         self._send_once = self.send_once  # bound once: the policy is handed it on every poll
+        self._budget: RequestBudget | None = None
+        self._budget_loop: asyncio.AbstractEventLoop | None = None
 
     async def send_once(self, request: ApiRequest) -> ApiResponse:
         """One try, with the endpoint's credentials (fetched or renewed first where needed).
@@ -527,24 +620,52 @@ class AsyncTransport:
             if renewal is not None:
                 auth.renewed(await self.endpoint.retry.acall(renewal, lambda r: self._exchange(r, {})))
 
-    async def _exchange(self, request: ApiRequest, auth_headers: Mapping[str, str]) -> ApiResponse:
-        import aiohttp
+    def _loop_budget(self) -> RequestBudget:
+        """The connection's budget in the running loop (kept: a transport mostly lives in one loop)."""
+        loop = asyncio.get_running_loop()
+        if self._budget is None or self._budget_loop is not loop:
+            self._budget = loop_budget(self.endpoint.conn_id, self.endpoint.max_requests_per_minute)
+            self._budget_loop = loop
+        return self._budget
 
+    async def _exchange(self, request: ApiRequest, auth_headers: Mapping[str, str]) -> ApiResponse:
         session = _shared_session(self.endpoint)
         url = self.endpoint.url(request)
+        budget = self._loop_budget()
+        epoch = budget.epoch
+        wait = budget.reserve(time.monotonic())
+        if wait > 0.0:
+            await budget_rest(budget, epoch, wait)
+        try:
+            response = await self._send_now(session, request, url, auth_headers)
+        except BaseException:
+            budget.failed()
+            raise
+        status, headers = response.status, response.headers
+        budget.answered(headers, status, time.monotonic(), time.time(), _asked_wait(status, headers))
+        return check_response(response, conn_id=self.endpoint.conn_id, auth=self.endpoint.auth)
+
+    async def _send_now(
+        self, session: aiohttp.ClientSession, request: ApiRequest, url: str, auth_headers: Mapping[str, str]
+    ) -> ApiResponse:
+        import aiohttp
+
         timeout = request.timeout or self.endpoint.timeout
+        headers = _merged(self.endpoint.headers, auth_headers)
+        if request.headers:
+            headers = {**headers, **request.headers}
         try:
             async with session.request(
                 request.method,
                 url,
                 json=request.json,
                 data=request.form,
-                headers=_merged(self.endpoint.headers, auth_headers),
+                headers=headers,
                 ssl=self.endpoint.verify,
                 timeout=_client_timeout(timeout),
             ) as resp:
                 body = await resp.read()
-                response = ApiResponse(
+                return ApiResponse(
                     status=resp.status,
                     headers={k.lower(): v for k, v in resp.headers.items()},
                     body=body,
@@ -558,7 +679,6 @@ class AsyncTransport:
             raise transport_error(
                 classify_aiohttp(exc), exc, what=what, url=url, endpoint=self.endpoint, timeout=timeout
             ) from None
-        return check_response(response, conn_id=self.endpoint.conn_id, auth=self.endpoint.auth)
 
     async def send(self, request: ApiRequest) -> ApiResponse:
         """Send with the endpoint's retry policy; return a 2xx response or raise a typed error."""

@@ -286,9 +286,28 @@ class Waiter:
 
 
 def wait_in_worker(hook: PipelineHook, run: RemoteRun, waiter: Waiter) -> RemoteRun:
-    """Poll from the worker until the run ends; a run still going at the deadline, or blocked past
-    the waiter's grace period (``waiter.blocked_expired()``), is returned as is."""
-    waiter.observe(run)
+    """Wait from the worker until the run ends; a run still going at the deadline, or blocked past
+    the waiter's grace period (``waiter.blocked_expired()``), is returned as is.
+
+    Where the vendor can hold one request open until the run ends, the wait does so
+    (:mod:`.held_wait`, which falls back to polling); otherwise it polls.
+    """
+    if not run.state.is_terminal and hook.offers_held_wait(run.ref):
+        from airflow_provider_pipelines.held_wait import HeldWait
+
+        return HeldWait(hook, waiter).wait(run)
+    return poll_in_worker(hook, run, waiter)
+
+
+def poll_in_worker(
+    hook: PipelineHook, run: RemoteRun, waiter: Waiter, *, observed: bool = False
+) -> RemoteRun:
+    """Poll from the worker until the run ends (see :func:`wait_in_worker`).
+
+    :param observed: the waiter has already seen ``run`` (a wait that began another way).
+    """
+    if not observed:
+        waiter.observe(run)
     while not run.state.is_terminal and not waiter.blocked_expired():
         pause = waiter.next_sleep()
         if pause is None:

@@ -24,6 +24,7 @@ os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
 
 import pytest  # noqa: E402
 
+from airflow_provider_pipelines.budget import forget_budgets  # noqa: E402
 from airflow_provider_pipelines.testing import Sandbox, SandboxClient  # noqa: E402
 
 
@@ -49,6 +50,8 @@ def client(sandbox: Sandbox) -> SandboxClient:
     """The sandbox's admin client, with runs, plans, faults and the request log cleared."""
     client = sandbox.client
     client.reset()
+    # what the sandbox announced about its rate limits before the reset no longer holds
+    forget_budgets()
     return client
 
 

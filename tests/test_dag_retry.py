@@ -18,7 +18,7 @@ READS = {
     "dataform": (r"/run/\d+$", 2),  # the read right after the start is allowed to fail
     "profitbase": (r"/status$", 1),
     "dataops": (r"/pipelines/\d+$", 1),
-    "remote_airflow": (r"/dagRuns/[^/]+$", 1),
+    "remote_airflow": (r"/dagRuns/[^/]+(/wait)?$", 1),  # in the worker: the held request
 }
 NAMES = {
     "dataform": "Dataform",

@@ -55,7 +55,8 @@ VENDORS: dict[str, tuple[type[PipelineHook], str, str, Callable[[Any], RemoteRun
         "etl",
         "failed",
         lambda h: h.trigger_dag_run("etl", dag_run_id=f"matrix_{datetime.now(timezone.utc).timestamp()}"),
-        r"^/remote_airflow/api/v2/dags/etl/dagRuns/[^/]+$",
+        # in the worker the status read is the held request (…/wait), a read per poll in the triggerer
+        r"^/remote_airflow/api/v2/dags/etl/dagRuns/[^/]+(/wait)?$",
     ),
 }
 

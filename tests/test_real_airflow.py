@@ -20,10 +20,20 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_pipelines.errors import ConflictError
+from airflow_provider_pipelines.errors import ConflictError, RunTimeoutError
 from airflow_provider_pipelines.hooks.remote_airflow import RemoteAirflowHook
 from airflow_provider_pipelines.http import close_shared_sessions
+from airflow_provider_pipelines.lifecycle import (
+    PollSchedule,
+    Waiter,
+    deadline_from,
+    handle_deadline,
+    poll_in_worker,
+    utcnow,
+    wait_in_worker,
+)
 from airflow_provider_pipelines.runs import RunState
+from tests.airflow_proxy import AirflowProxy
 from tests.dagrun import HAS_TASK_STATE_STORE, run_dag
 from tests.real_airflow import TOKEN_LIFETIME, RealAirflow, free_port
 
@@ -186,3 +196,90 @@ def test_a_paused_dag_is_unpaused_when_asked(airflow_db, real_airflow, hook, cap
 def test_the_remote_runs_in_an_airflow_home_of_its_own(real_airflow):
     assert os.environ["AIRFLOW_HOME"] != str(real_airflow.home)
     assert (real_airflow.home / "airflow.db").exists()
+
+
+# -- waiting with one held request (GET …/dagRuns/{id}/wait, Airflow 3.1+) ------------------------------
+
+HELD_LOG = logging.getLogger("tests.real_airflow.held")
+
+
+@pytest.fixture
+def proxied(real_airflow: RealAirflow, monkeypatch: pytest.MonkeyPatch) -> Iterator[AirflowProxy]:
+    """The real remote behind a counting proxy that can cut or refuse held waits; connection
+    ``remote_airflow_proxied`` goes through it."""
+    with AirflowProxy(real_airflow.url) as proxy:
+        monkeypatch.setenv("AIRFLOW_CONN_REMOTE_AIRFLOW_PROXIED", real_airflow.connection(host=proxy.url))
+        yield proxy
+
+
+def held_waiter(seconds: float = 150.0, schedule: PollSchedule | None = None) -> Waiter:
+    now = utcnow()
+    schedule = schedule or PollSchedule(300.0)  # the operators' default poll_interval
+    return Waiter("Remote Airflow", schedule, deadline_from(seconds, now), now, HELD_LOG)
+
+
+def reads(proxy: AirflowProxy, run_id: str) -> tuple[list[list], list[list]]:
+    """(held waits, single reads) of one run that went through the proxy."""
+    rows = [r for r in proxy.requests_to(f"/dagRuns/{run_id}") if r[0] == "GET"]
+    return [r for r in rows if "/wait?" in r[1]], [r for r in rows if r[1].endswith(run_id)]
+
+
+def test_a_held_wait_follows_a_real_run_to_success_with_one_request(proxied):
+    hook = RemoteAirflowHook("remote_airflow_proxied")
+    run = hook.trigger_dag_run("remote_echo", dag_run_id=unique("held"), conf={"held": True})
+    final = wait_in_worker(hook, run, held_waiter())
+    assert final.state is RunState.SUCCESS
+    waits, single = reads(proxied, run.run_id)
+    assert [w[2] for w in waits] == [200] and single == []
+    # the same DAG waited on by polling, for the figures
+    polled = hook.trigger_dag_run("remote_echo", dag_run_id=unique("polled"))
+    assert poll_in_worker(hook, polled, held_waiter()).state is RunState.SUCCESS
+    polled_waits, polled_reads = reads(proxied, polled.run_id)
+    assert polled_waits == [] and len(polled_reads) >= 1
+    print(f"\nrequests per remote_echo run: held {len(waits)}, polled {len(polled_reads)}")
+
+
+def test_a_held_wait_sees_a_real_run_fail_and_names_the_failed_task(proxied):
+    hook = RemoteAirflowHook("remote_airflow_proxied")
+    run = hook.trigger_dag_run("remote_broken", dag_run_id=unique("held-broken"))
+    final = wait_in_worker(hook, run, held_waiter())
+    assert final.state is RunState.FAILED
+    assert hook.explain_failure(final)[0] == "failed tasks of DAG remote_broken: explode (try 1)"
+    assert len(reads(proxied, run.run_id)[0]) == 1
+
+
+def test_a_held_wait_cut_by_the_network_is_opened_again(proxied, caplog):
+    hook = RemoteAirflowHook("remote_airflow_proxied")
+    proxied.cuts, proxied.cut_after = 1, 1.0
+    run = hook.trigger_dag_run("remote_echo", dag_run_id=unique("held-cut"))
+    with caplog.at_level(logging.INFO, logger=HELD_LOG.name):
+        final = wait_in_worker(hook, run, held_waiter(schedule=PollSchedule(30.0, first=0.5)))
+    assert final.state is RunState.SUCCESS
+    waits, single = reads(proxied, run.run_id)
+    assert [w[2] for w in waits] == ["cut", 200] and single == []
+    assert "the held request was cut after" in caplog.text
+
+
+def test_the_deadline_ends_a_held_wait_and_the_real_run_is_marked_failed(proxied):
+    hook = RemoteAirflowHook("remote_airflow_proxied")
+    run = hook.trigger_dag_run("remote_sleepy", dag_run_id=unique("held-deadline"))
+    waiter = held_waiter(seconds=4.0)
+    final = wait_in_worker(hook, run, waiter)
+    assert final.state in (RunState.QUEUED, RunState.RUNNING) and utcnow() >= waiter.deadline
+    assert len(reads(proxied, run.run_id)[0]) == 1
+    with pytest.raises(RunTimeoutError, match="it was cancelled"):
+        handle_deadline(hook, final, True, HELD_LOG)
+    assert hook.get_run(run.ref).state is RunState.FAILED
+
+
+def test_an_airflow_without_the_held_wait_is_polled_instead(proxied, caplog):
+    """As Airflow 3.0 answers: 404 for …/wait."""
+    hook = RemoteAirflowHook("remote_airflow_proxied")
+    proxied.refuse_waits = True
+    run = hook.trigger_dag_run("remote_echo", dag_run_id=unique("held-missing"))
+    with caplog.at_level(logging.INFO, logger=HELD_LOG.name):
+        final = wait_in_worker(hook, run, held_waiter())
+    assert final.state is RunState.SUCCESS
+    waits, single = reads(proxied, run.run_id)
+    assert [w[2] for w in waits] == [404] and len(single) >= 1
+    assert caplog.text.count("polling for the rest of this wait, as its held wait is not available") == 1

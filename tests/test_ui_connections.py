@@ -83,6 +83,7 @@ def test_every_extra_of_every_hook_left_empty_means_the_default(monkeypatch, con
         expected.verify,
     )
     assert (got.timeout, got.retry.max_attempts, got.verify) == (30.0, 5, True)
+    assert got.max_requests_per_minute is None  # no cap
 
 
 @pytest.mark.parametrize("conn_type", list(HOOKS))

@@ -27,7 +27,13 @@ SANDBOX_TYPES: dict[str, tuple[str, str, str]] = {
     "remote_airflow": ("Remote Airflow", "/remote_airflow", "sandbox-astro-deployment-token"),
 }
 
-_COMMON_NULLS = {"timeout": None, "max_attempts": None, "backoff": None, "backoff_max": None}
+_COMMON_NULLS = {
+    "timeout": None,
+    "max_attempts": None,
+    "backoff": None,
+    "backoff_max": None,
+    "max_requests_per_minute": None,
+}
 
 #: the extras the 3.3.2 form saves when the user leaves every extra field as it is (seen in a browser)
 UI_SAVED_EXTRAS: dict[str, dict[str, Any]] = {

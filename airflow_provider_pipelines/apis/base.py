@@ -39,6 +39,22 @@ class VendorApi(ABC):
         """The request that cancels a run, or None when the vendor has no cancel."""
         return None
 
+    # -- a held wait: one request the vendor keeps open, sending the run's state as it goes
+
+    def offers_held_wait(self, ref: Mapping[str, str]) -> bool:
+        """True where the vendor may keep a request open until the run ends (see ``held_wait.py``)."""
+        return False
+
+    def held_wait_request(self, ref: Mapping[str, str], interval: float, timeout: float) -> ApiRequest:
+        """The held request: the vendor sends a line every ``interval`` seconds until the run ends;
+        ``timeout``: how long the client waits for any line before it gives the stream up."""
+        raise NotImplementedError(f"{self.display_name} offers no held wait")
+
+    def parse_held_line(self, line: bytes, ref: Mapping[str, str], head: ApiResponse) -> RemoteRun:
+        """One line of a held wait as a run (``head``: the answer's status and headers); a line that is
+        not what the vendor documents raises :class:`ResponseFormatError`."""
+        raise NotImplementedError(f"{self.display_name} offers no held wait")
+
     def check_ref(self, ref: Mapping[str, Any]) -> dict[str, str]:
         """A ref with exactly the expected string keys, else ``ValueError``."""
         missing = [k for k in self.ref_keys if not isinstance(ref.get(k), str) or not ref.get(k)]

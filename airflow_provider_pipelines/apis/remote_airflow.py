@@ -17,6 +17,7 @@ Everything here is pure: requests are built, responses parsed, no I/O.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -449,6 +450,46 @@ class RemoteAirflowApi(VendorApi):
             run_id=ref["dag_run_id"],
             state=self.statuses.classify(word),
             vendor_status=str(word),
+            detail=f"DAG {ref['dag_id']}",
+        )
+
+    # -- waiting with one held request (Airflow 3.1+, experimental upstream)
+
+    def offers_held_wait(self, ref: Mapping[str, str]) -> bool:
+        """Airflow 3.1 added ``GET /api/v2/dags/{dag_id}/dagRuns/{id}/wait``; older 3.x answer 404, and
+        the hook then polls (``held_wait.py``). Airflow 2 and the experimental API have none."""
+        return ref.get("api") == V2
+
+    def held_wait_request(self, ref: Mapping[str, str], interval: float, timeout: float) -> ApiRequest:
+        """NDJSON: one ``{"state": …}`` line at once, then one every ``interval`` seconds (> 0, the
+        server's own pause between reads of its database) until the run has ended; the last line
+        may add ``results``, XComs the DAG marks as its result, which are not read here."""
+        return ApiRequest(
+            "GET",
+            f"{_run_path(ref)}/wait",
+            params={"interval": f"{max(interval, 0.1):g}"},
+            headers={"Accept": "application/x-ndjson"},
+            timeout=timeout,
+            what=f"wait on run {ref['dag_run_id']} of DAG {ref['dag_id']} on the remote Airflow (held)",
+        )
+
+    def parse_held_line(self, line: bytes, ref: Mapping[str, str], head: ApiResponse) -> RemoteRun:
+        try:
+            data = json.loads(line)
+        except ValueError:
+            data = None
+        word = data.get("state") if isinstance(data, dict) else None
+        if not isinstance(word, str) or not word:
+            raise ResponseFormatError(
+                f"{head.request.what}: a line that is not a run state: {excerpt(line)!r}"
+            )
+        return RemoteRun(
+            vendor=self.vendor,
+            ref=dict(ref),
+            run_id=ref["dag_run_id"],
+            state=self.statuses.classify(word),
+            vendor_status=word,
+            url=self.run_url(head, ref),
             detail=f"DAG {ref['dag_id']}",
         )
 

@@ -91,6 +91,13 @@ def extra_number(extras: Mapping[str, Any], key: str, default: float, conn_id: s
     return number
 
 
+def extra_limit(extras: Mapping[str, Any], key: str, conn_id: str) -> float | None:
+    """A positive number, or None when the extra is not set (no limit)."""
+    if extra_value(extras, key) is None:
+        return None
+    return extra_number(extras, key, 0.0, conn_id)
+
+
 #: the port a scheme implies: a Port field that says it adds nothing to the URL
 _SCHEME_PORTS = {"http": 80, "https": 443}
 
@@ -229,6 +236,7 @@ class PipelineHook(BaseHook):
                 backoff_initial=extra_number(extras, "backoff", 1.0, self.conn_id),
                 backoff_max=extra_number(extras, "backoff_max", 30.0, self.conn_id),
             ),
+            max_requests_per_minute=extra_limit(extras, "max_requests_per_minute", self.conn_id),
         )
 
     def _missing(self) -> ConfigurationError:
@@ -272,11 +280,19 @@ class PipelineHook(BaseHook):
 
     # -- I/O ----------------------------------------------------------------------------------
 
-    def call(self, request: ApiRequest) -> ApiResponse:
-        """Send a request from the worker, with the connection's auth and the retry policy."""
+    def _sync_transport(self) -> SyncTransport:
         if self._sync is None:
             self._sync = SyncTransport(self.get_endpoint())
-        return self._sync.send(request)
+        return self._sync
+
+    def call(self, request: ApiRequest) -> ApiResponse:
+        """Send a request from the worker, with the connection's auth and the retry policy."""
+        return self._sync_transport().send(request)
+
+    def stream_lines(self, request: ApiRequest) -> contextlib.AbstractContextManager[Any]:
+        """Open an answer the vendor keeps sending, from the worker: ``(head, lines)`` (see
+        :meth:`SyncTransport.stream_lines`). One try; the caller decides what a failure means."""
+        return self._sync_transport().stream_lines(request)
 
     def call_start(self, request: ApiRequest) -> ApiResponse:
         """Send a start. When it may have reached the vendor but no answer says so, say a run may exist.
@@ -343,6 +359,14 @@ class PipelineHook(BaseHook):
     def explain_failure(self, run: RemoteRun) -> list[str]:
         """Lines that say why a run failed (failed jobs, log tails); the first goes in the error."""
         return []
+
+    def offers_held_wait(self, ref: Mapping[str, str]) -> bool:
+        """True where the vendor may hold one request open until the run ends (``held_wait.py``)."""
+        return self.api.offers_held_wait(ref)
+
+    def held_wait_request(self, ref: Mapping[str, str], interval: float, timeout: float) -> ApiRequest:
+        """The held request for ``ref`` (see :meth:`.VendorApi.held_wait_request`)."""
+        return self.api.held_wait_request(ref, interval, timeout)
 
     # -- Airflow's connection test ------------------------------------------------------------
 

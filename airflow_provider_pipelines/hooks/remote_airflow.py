@@ -282,6 +282,10 @@ class RemoteAirflowHook(PipelineHook):
         self._adopt(ref)
         return super().cancel_request(ref)
 
+    def held_wait_request(self, ref: Mapping[str, str], interval: float, timeout: float) -> ApiRequest:
+        self._adopt(ref)
+        return super().held_wait_request(ref, interval, timeout)
+
     def cancel_run(self, run: RemoteRun) -> None:
         """Mark the run failed (``PATCH … {"state": "failed"}``): Airflow's way to stop a run."""
         self._adopt(run.ref)

@@ -171,6 +171,8 @@ class RemoteRunSensor(BaseSensorOperator):
         from airflow_provider_pipelines.lifecycle import conclude, deadline_from, utcnow
 
         if not self.deferrable:
+            if self.mode == "poke" and self._offers_held_wait():
+                return self._wait_held(context)
             return super().execute(context)
         self.validate(rendered=True)
         hook = self.get_hook()
@@ -197,6 +199,49 @@ class RemoteRunSensor(BaseSensorOperator):
             ),
             method_name="execute_complete",
         )
+
+    def _offers_held_wait(self) -> bool:
+        """True when the vendor can hold one request open until the run ends (``held_wait.py``).
+
+        Only in ``poke`` mode: in ``reschedule`` mode the task gives its slot back between pokes,
+        which a held request would not.
+        """
+        self.validate(rendered=True)
+        return self.get_hook().offers_held_wait(self.ref())
+
+    def _wait_held(self, context: Any) -> str:
+        """Wait with held requests until the run ends; past ``timeout`` the sensor times out (or skips,
+        with ``soft_fail``) as when poking."""
+        from airflow_provider_pipelines._compat import sensor_timeout
+        from airflow_provider_pipelines.lifecycle import (
+            PollSchedule,
+            Waiter,
+            conclude,
+            deadline_from,
+            deadline_message,
+            utcnow,
+            wait_in_worker,
+        )
+        from airflow_provider_pipelines.runs import RemoteRun, RunState
+
+        hook = self.get_hook()
+        ref = self.ref()
+        run_id = ref[hook.api.ref_keys[-1]]
+        run = self._read(hook, context) or RemoteRun(hook.api.vendor, ref, run_id, RunState.UNKNOWN)
+        now = utcnow()
+        waiter = Waiter(
+            hook.api.display_name,
+            PollSchedule(self.poll_interval),
+            deadline_from(float(self.timeout), now),
+            now,
+            self.log,
+            unknown_run_grace=self.unknown_run_grace,
+            run_id=run_id,
+        )
+        final = wait_in_worker(hook, run, waiter)
+        if not final.state.is_terminal:
+            raise sensor_timeout(deadline_message(hook, final, note=waiter.failure_note()), self.soft_fail)
+        return conclude(hook, final, self.log, success_states=self.success_states)
 
     def execute_complete(self, context: Any, event: Any = None) -> str:
         """Resume after the trigger fired: success only on an explicit, well-formed success event."""

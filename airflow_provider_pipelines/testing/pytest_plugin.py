@@ -131,9 +131,12 @@ def pipelines_sandbox(
     folder = _dags_folder(request)
     if folder is not None:
         _set_dags_folder(monkeypatch, folder)
+    from airflow_provider_pipelines.budget import forget_budgets
+
     with Sandbox(lifetime=LIFETIME) as sandbox:
         for name, value in sandbox.connection_env().items():
             monkeypatch.setenv(name, value)
+        forget_budgets()  # what an earlier test's sandbox said about rate limits does not hold here
         yield sandbox
 
 

@@ -10,7 +10,9 @@ The sandbox adds what every fake shares:
   delay, a dropped connection) or after it (``accept_then_drop``: the vendor
   acts, then the connection breaks, as in an ambiguous start; ``accept_then_html``:
   the vendor acts, then a proxy's HTML page is all the client gets);
-* **a request log**: method, path with query, status, time: what a proxy would log.
+* **a request log**: method, path with query, status, time: what a proxy would log;
+* **a rate-limit mode** (:mod:`.rate_limit`): N requests per window per token, with
+  GitLab's ``429`` + ``Retry-After`` and ``RateLimit-*`` headers.
 
 The admin plane lives under ``/_sandbox/`` (see :class:`SandboxClient`). The
 server binds to 127.0.0.1 only, and stops by itself after ``lifetime`` seconds
@@ -31,9 +33,17 @@ from typing import Any
 
 from aiohttp import web
 
+from airflow_provider_pipelines.testing.rate_limit import RateLimit, token_of
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 ADMIN = "/_sandbox"
+#: request keys: the rate-limit headers an answer carries; the seconds after which a stream is cut
+RATE_LIMIT_HEADERS: Any = "pipelines_rate_limit_headers"
+CUT_AFTER: Any = "pipelines_cut_after"
+if hasattr(web, "RequestKey"):  # aiohttp 3.12+ would warn about plain strings
+    RATE_LIMIT_HEADERS = web.RequestKey(RATE_LIMIT_HEADERS, dict)
+    CUT_AFTER = web.RequestKey(CUT_AFTER, float)
 
 
 @dataclass
@@ -88,7 +98,7 @@ class FakeRun:
 class Fault:
     """A fault applied to the next ``times`` matching requests (``times=-1``: all of them)."""
 
-    kind: str  # status | html | delay | drop | accept_then_drop | accept_then_html
+    kind: str  # status | html | delay | drop | accept_then_drop | accept_then_html | cut
     path: str = ""  # a regular expression searched in the request path
     method: str | None = None
     status: int = 500
@@ -97,7 +107,9 @@ class Fault:
     seconds: float = 0.0
     times: int = 1
 
-    KINDS = ("status", "html", "delay", "drop", "accept_then_drop", "accept_then_html")
+    #: ``cut``: a streamed answer (a held wait) is cut ``seconds`` after it began; any other answer
+    #: is dropped after the handler acted, as ``accept_then_drop``
+    KINDS = ("status", "html", "delay", "drop", "accept_then_drop", "accept_then_html", "cut")
 
     def matches(self, request: web.Request) -> bool:
         if self.method and self.method.upper() != request.method:
@@ -174,6 +186,7 @@ class Sandbox:
         self.max_requests = max_requests
         self.plans: dict[tuple[str, str], Plan] = {}
         self.faults: list[Fault] = []
+        self.rate_limit: RateLimit | None = None
         self.log: list[dict[str, Any]] = []
         self.fakes: dict[str, FakeVendor] = {cls.name: cls(self) for cls in FAKES}
         self.served = 0
@@ -251,6 +264,7 @@ class Sandbox:
 
     async def _main(self) -> None:
         app = web.Application(middlewares=[self._middleware], client_max_size=4 * 1024 * 1024)
+        app.on_response_prepare.append(_announce_rate_limit)
         for fake in self.fakes.values():
             for method, path, handler in fake.routes():
                 app.router.add_route(method, fake.prefix + path, handler)
@@ -294,7 +308,11 @@ class Sandbox:
             "peer": _peer(request),
         }
         self.log.append(entry)
+        if (refused := self._over_rate_limit(request, entry)) is not None:
+            return refused
         fault = self._take_fault(request)
+        if fault is not None and fault.kind == "cut":
+            request[CUT_AFTER] = fault.seconds  # a streaming handler cuts its answer; see below
         if fault is not None:
             entry["fault"] = fault.kind
             if fault.kind == "delay":
@@ -310,6 +328,8 @@ class Sandbox:
             entry["status"] = exc.status
             raise
         entry["status"] = response.status
+        if fault is not None and fault.kind == "cut" and request.get(CUT_AFTER) is not None:
+            return self._drop(request, entry)  # not a streamed answer: dropped once the handler acted
         if fault is not None and fault.kind == "accept_then_drop":
             return self._drop(request, entry)
         if fault is not None and fault.kind == "accept_then_html":
@@ -317,6 +337,19 @@ class Sandbox:
             entry["status"] = fault.status
             return self._fault_response(replace(fault, kind="html"))
         return response
+
+    def _over_rate_limit(self, request: web.Request, entry: dict[str, Any]) -> web.Response | None:
+        """Count the request in the rate-limit mode; a 429 when it is over the limit."""
+        limiter = self.rate_limit
+        if limiter is None or not limiter.applies_to(entry["vendor"]):
+            return None
+        allowed, headers = limiter.count(token_of(request.headers, entry["peer"]), time.time())
+        if allowed:
+            if limiter.announce:
+                request[RATE_LIMIT_HEADERS] = headers
+            return None
+        entry["status"], entry["fault"] = 429, "rate_limit"
+        return web.Response(status=429, text="Retry later\n", headers=headers)
 
     def _take_fault(self, request: web.Request) -> Fault | None:
         for fault in self.faults:
@@ -358,10 +391,12 @@ class Sandbox:
         app.router.add_get(ADMIN + "/runs/{vendor}", self._admin_runs)
         app.router.add_get(ADMIN + "/health", self._admin_health)
         app.router.add_post(ADMIN + "/outage", self._admin_outage)
+        app.router.add_post(ADMIN + "/rate_limit", self._admin_rate_limit)
 
     async def _admin_reset(self, request: web.Request) -> web.Response:
         self.plans.clear()
         self.faults.clear()
+        self.rate_limit = None
         self.log.clear()
         for fake in self.fakes.values():
             fake.reset()
@@ -389,6 +424,17 @@ class Sandbox:
         if data.get("kind") not in Fault.KINDS:
             return web.json_response({"error": f"kind must be one of {Fault.KINDS}"}, status=400)
         self.faults.append(Fault(**data))
+        return web.json_response({"ok": True})
+
+    async def _admin_rate_limit(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        if data.get("limit") is None:
+            self.rate_limit = None
+            return web.json_response({"ok": True})
+        try:
+            self.rate_limit = RateLimit.from_json(data)
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"ok": True})
 
     async def _admin_requests(self, request: web.Request) -> web.Response:
@@ -427,6 +473,13 @@ class Sandbox:
 
     async def _admin_health(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "vendors": {n: f.prefix for n, f in self.fakes.items()}})
+
+
+async def _announce_rate_limit(request: web.Request, response: web.StreamResponse) -> None:
+    """Put the rate-limit mode's headers on an answer, streamed ones too, as it goes out."""
+    headers = request.get(RATE_LIMIT_HEADERS)
+    if headers:
+        response.headers.update(headers)
 
 
 def _peer(request: web.Request) -> str | None:
@@ -507,6 +560,23 @@ class SandboxClient:
                 "times": times,
             },
         )
+
+    def rate_limit(
+        self,
+        limit: int | None,
+        *,
+        window: float = 60.0,
+        announce: bool = True,
+        vendors: list[str] | None = None,
+    ) -> None:
+        """Enforce ``limit`` requests per ``window`` seconds per token, as GitLab does (None: off).
+
+        Past the limit the fakes answer ``429`` with ``Retry-After`` and ``RateLimit-*`` headers;
+        with ``announce`` every answer carries the ``RateLimit-*`` headers (GitLab's way), else
+        only the 429s. ``vendors`` limits it to some fakes. :meth:`reset` switches it off.
+        """
+        body = {"limit": limit, "window": window, "announce": announce, "vendors": vendors}
+        self._call("POST", "/rate_limit", body)
 
     def outage(self, seconds: float) -> None:
         """Refuse every connection for ``seconds`` (closing the open ones), starting right away.

@@ -10,6 +10,7 @@ Scenarios are chosen through the run's conf (rendered as native objects):
   Airflow 2, login + password), defined by the test module;
 * ``t_remote_airflow_retry``: a task with one retry, polling;
 * ``t_remote_airflow_sensor_{poll,defer}``: trigger without waiting, then the sensor;
+* ``t_remote_airflow_sensor_soft``: the same, poking, with a 3 s timeout and ``soft_fail``;
 * ``t_remote_real_{poll,defer}``, ``t_remote_real_timeout``, ``t_remote_real_unpause``,
   ``t_remote_real_retry`` (its first try dies right after the trigger): connection
   ``remote_airflow_real``, a real Airflow 3 started by ``tests/test_real_airflow.py``.
@@ -81,6 +82,20 @@ for mode, deferrable in (("poll", False), ("defer", True)):
             **SCENARIO,
         )
     globals()[dag.dag_id] = dag
+
+with scenario_dag("t_remote_airflow_sensor_soft") as dag:
+    start = TriggerRemoteDagRunOperator(task_id="start", wait_for_completion=False, **SCENARIO)
+    watch = RemoteDagRunSensor(
+        task_id="watch",
+        dag_id="{{ dag_run.conf.get('dag', 'etl') }}",
+        dag_run_id="{{ ti.xcom_pull(task_ids='start') }}",
+        deferrable=False,
+        poll_interval=0.5,
+        timeout=3,
+        soft_fail=True,
+    )
+    start >> watch
+globals()[dag.dag_id] = dag
 
 with scenario_dag("t_remote_airflow_retry") as dag:
     TriggerRemoteDagRunOperator(

@@ -10,6 +10,9 @@ host (under the sandbox's URL)      speaks
                                     with ``Authorization: <API key>``
 ==================================  ==========================================================
 
+Airflow 3 (``/api/v2``) also serves the held wait of Airflow 3.1+, ``GET …/dagRuns/{id}/wait``
+(NDJSON); the Airflow 2 generation has none (404), as a real one.
+
 Credentials: the user :attr:`FakeRemoteAirflow.login` / :attr:`~FakeRemoteAirflow.password`
 (a token from ``/auth/token`` on v2, basic auth on v1), the pre-issued Bearer token
 :attr:`~FakeRemoteAirflow.token` (an Astro Deployment API token: v2 and v1), and the API key
@@ -26,6 +29,7 @@ body keys and needs the ``logical_date`` key.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
@@ -39,7 +43,7 @@ from typing import Any
 from aiohttp import web
 
 from airflow_provider_pipelines.isotime import parse_iso
-from airflow_provider_pipelines.testing.sandbox import FakeRun, FakeVendor, Handler, Plan
+from airflow_provider_pipelines.testing.sandbox import CUT_AFTER, FakeRun, FakeVendor, Handler, Plan
 
 RUN_ID = re.compile(r"^[A-Za-z0-9_.~:+-]+$")
 PREFIXES = {"v2": "", "v1": "/v1gen", "experimental": "/expgen"}
@@ -58,6 +62,12 @@ V1_TRIGGER_KEYS = {"dag_run_id", "logical_date", "execution_date", "conf", "note
 EXPERIMENTAL_TRIGGER_KEYS = {"run_id", "conf", "execution_date", "replace_microseconds"}
 
 GenHandler = Callable[[str, web.Request], Awaitable[web.StreamResponse]]
+
+
+def _cut_time(request: web.Request) -> float | None:
+    """When (monotonic) a ``cut`` fault wants this streamed answer cut; None: never."""
+    seconds = request.get(CUT_AFTER)
+    return None if seconds is None else time.monotonic() + float(seconds)
 
 
 def _iso(when: datetime | None) -> str | None:
@@ -120,6 +130,8 @@ class FakeRemoteAirflow(FakeVendor):
                 ("GET", "/dags/{dag_id}/dagRuns/{run_id}/taskInstances", self.task_instances, False),
                 ("GET", "/pools", self.pools, False),
             ]
+            if gen == "v2":  # Airflow 3.1 and later; experimental upstream
+                table.append(("GET", "/dags/{dag_id}/dagRuns/{run_id}/wait", self.wait_run, False))
             rows += [(m, root + p, self._bind(gen, h, public)) for m, p, h, public in table]
         exp = f"{PREFIXES['experimental']}/api/experimental"
         exp_table: list[tuple[str, str, GenHandler]] = [
@@ -417,6 +429,43 @@ class FakeRemoteAirflow(FakeVendor):
         if isinstance(run, web.Response):
             return run
         return web.json_response(self.run_json(gen, run))
+
+    async def wait_run(self, gen: str, request: web.Request) -> web.StreamResponse:
+        """``GET …/dagRuns/{run_id}/wait?interval=<s>``: NDJSON, one ``{"state": …}`` line at once and
+        then one every ``interval`` seconds, until the run has ended (Airflow 3.1+'s ``DagRunWaiter``:
+        each line's JSON and its newline go out as two pieces). A ``cut`` fault breaks the stream."""
+        try:
+            interval = float(request.query["interval"])
+        except (KeyError, ValueError):
+            interval = -1.0
+        if not interval > 0:
+            problem = {"type": "missing", "loc": ["query", "interval"], "msg": "Field required"}
+            return self.error(gen, 422, [problem])
+        run = self._run_or_404(gen, request)
+        if isinstance(run, web.Response):
+            return run
+        response = web.StreamResponse()
+        response.content_type = "application/x-ndjson"
+        await response.prepare(request)
+        cut_at = _cut_time(request)
+        try:
+            while True:
+                state = self.state(run)
+                await response.write(json.dumps({"state": state}).encode())
+                await response.write(b"\n")
+                if state in ("success", "failed"):
+                    break
+                if cut_at is not None and time.monotonic() + interval >= cut_at:
+                    await asyncio.sleep(max(0.0, cut_at - time.monotonic()))
+                    request.pop(CUT_AFTER, None)  # the fault is done: the middleware need not drop
+                    assert request.transport is not None
+                    request.transport.abort()
+                    return response
+                await asyncio.sleep(interval)
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the client went away (it cut the wait short)
+        return response
 
     async def patch_run(self, gen: str, request: web.Request) -> web.Response:
         run = self._run_or_404(gen, request)
