@@ -16,9 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from airflow_provider_pipelines.apis.base import VendorApi, field_of
+from airflow_provider_pipelines.apis.base import Page, VendorApi, field_of, iso_utc, query_time, server_time
 from airflow_provider_pipelines.errors import ResponseFormatError
 from airflow_provider_pipelines.http import ApiRequest, ApiResponse, excerpt, quote_segment
 from airflow_provider_pipelines.runs import RemoteRun, RunState, StatusTable
@@ -87,14 +88,6 @@ class Job:
     def describe(self) -> str:
         """``job 'Build all Models' in stage 'Data Transformation'``."""
         return f"job {self.name!r} in stage {self.stage!r}"
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a list: the runs on it and the number of the next page (None on the last)."""
-
-    runs: list[RemoteRun]
-    next_page: int | None
 
 
 class DataOpsApi(VendorApi):
@@ -188,6 +181,9 @@ class DataOpsApi(VendorApi):
         detail = None
         if isinstance(label, str) and label and label.lower() != str(word).lower():
             detail = None if state is RunState.SUCCESS else label
+        updated_at = iso_utc(data.get("updated_at"))
+        # the list of pipelines gives no finish time: a finished pipeline's last update is its end
+        finished_at = iso_utc(data.get("finished_at")) or (updated_at if state.is_terminal else None)
         return RemoteRun(
             vendor=self.vendor,
             ref={"project": project, "pipeline_id": pipeline_id},
@@ -196,7 +192,13 @@ class DataOpsApi(VendorApi):
             vendor_status=str(word),
             url=data.get("web_url") or None,
             detail=detail,
-            extra={"source": data.get("source")},
+            extra={
+                "source": data.get("source"),
+                "ref": data.get("ref"),
+                "sha": data.get("sha"),
+                "changed_at": updated_at,
+                "finished_at": finished_at if state.is_terminal else None,
+            },
         )
 
     # -- finding a pipeline again --------------------------------------------------------------
@@ -235,6 +237,52 @@ class DataOpsApi(VendorApi):
         runs = [self._run_from(response, item, project) for item in data]
         next_page = (response.headers.get("x-next-page") or "").strip()
         return Page(runs=runs, next_page=int(next_page) if next_page.isdigit() else None)
+
+    # -- the pipelines that changed: what event watchers (and other pollers) read -------------
+
+    def changed_runs_request(
+        self,
+        project: str,
+        *,
+        updated_after: datetime,
+        ref: str | None = None,
+        source: str | None = None,
+        page: int | None = None,
+    ) -> ApiRequest:
+        """One page of the project's pipelines updated after a time, least recently updated first.
+
+        ``order_by=updated_at&sort=asc``: each page continues where the previous one ended, so a
+        reader may stop at any page and go on from the last ``updated_at`` it saw. ``ref`` and
+        ``source`` narrow the list on the server. ``page`` is :attr:`Page.next_page` of the page
+        before (None: the first).
+        """
+        params = {
+            "updated_after": query_time(updated_after),
+            "order_by": "updated_at",
+            "sort": "asc",
+            "per_page": str(MAX_PER_PAGE),
+            "page": str(page or 1),
+        }
+        if ref is not None:
+            params["ref"] = ref
+        if source is not None:
+            params["source"] = source
+        since = params["updated_after"]
+        return ApiRequest(
+            "GET",
+            f"projects/{quote_segment(project)}/pipelines",
+            params=params,
+            what=f"list the DataOps.live pipelines of project {project} updated since {since}",
+            hints={
+                404: f"DataOps.live knows no project {project!r} (or the access token cannot see it): "
+                "check project (an id or a path like group/project)"
+            },
+        )
+
+    def parse_changed_runs(self, response: ApiResponse, project: str) -> Page:
+        """A page of :meth:`changed_runs_request`, with the vendor's clock from its ``Date`` header."""
+        page = self.parse_page(response, project)
+        return Page(runs=page.runs, next_page=page.next_page, server_time=server_time(response))
 
     def variables_request(self, ref: Mapping[str, str]) -> ApiRequest:
         project, pipeline_id = ref["project"], ref["pipeline_id"]
