@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -181,9 +181,6 @@ class DataOpsApi(VendorApi):
         detail = None
         if isinstance(label, str) and label and label.lower() != str(word).lower():
             detail = None if state is RunState.SUCCESS else label
-        updated_at = iso_utc(data.get("updated_at"))
-        # the list of pipelines gives no finish time: a finished pipeline's last update is its end
-        finished_at = iso_utc(data.get("finished_at")) or (updated_at if state.is_terminal else None)
         return RemoteRun(
             vendor=self.vendor,
             ref={"project": project, "pipeline_id": pipeline_id},
@@ -192,13 +189,7 @@ class DataOpsApi(VendorApi):
             vendor_status=str(word),
             url=data.get("web_url") or None,
             detail=detail,
-            extra={
-                "source": data.get("source"),
-                "ref": data.get("ref"),
-                "sha": data.get("sha"),
-                "changed_at": updated_at,
-                "finished_at": finished_at if state.is_terminal else None,
-            },
+            extra={"source": data.get("source")},
         )
 
     # -- finding a pipeline again --------------------------------------------------------------
@@ -228,15 +219,8 @@ class DataOpsApi(VendorApi):
         )
 
     def parse_page(self, response: ApiResponse, project: str) -> Page:
-        data = response.json()
-        if not isinstance(data, list) or not all(isinstance(item, Mapping) for item in data):
-            raise ResponseFormatError(
-                f"{response.request.what} got HTTP {response.status} from {response.url} with a body that "
-                f"is not a list of pipelines: {excerpt(response.body)!r}"
-            )
-        runs = [self._run_from(response, item, project) for item in data]
-        next_page = (response.headers.get("x-next-page") or "").strip()
-        return Page(runs=runs, next_page=int(next_page) if next_page.isdigit() else None)
+        runs = [self._run_from(response, item, project) for item in _pipeline_rows(response)]
+        return Page(runs=runs, next_page=_next_page(response))
 
     # -- the pipelines that changed: what event watchers (and other pollers) read -------------
 
@@ -280,9 +264,25 @@ class DataOpsApi(VendorApi):
         )
 
     def parse_changed_runs(self, response: ApiResponse, project: str) -> Page:
-        """A page of :meth:`changed_runs_request`, with the vendor's clock from its ``Date`` header."""
-        page = self.parse_page(response, project)
-        return Page(runs=page.runs, next_page=page.next_page, server_time=server_time(response))
+        """A page of :meth:`changed_runs_request`, with the vendor's clock from its ``Date`` header.
+
+        GitLab's list gives no finish time: a finished pipeline's ``updated_at`` stands for it (a
+        pipeline changes no more once it has ended, unless it is retried).
+        """
+        runs = []
+        for row in _pipeline_rows(response):
+            run = self._run_from(response, row, project)
+            updated_at = iso_utc(row.get("updated_at"))
+            finished_at = iso_utc(row.get("finished_at")) or updated_at
+            extra = {
+                **run.extra,
+                "ref": row.get("ref"),
+                "sha": row.get("sha"),
+                "changed_at": updated_at,
+                "finished_at": finished_at if run.state.is_terminal else None,
+            }
+            runs.append(replace(run, extra=extra))
+        return Page(runs=runs, next_page=_next_page(response), server_time=server_time(response))
 
     def variables_request(self, ref: Mapping[str, str]) -> ApiRequest:
         project, pipeline_id = ref["project"], ref["pipeline_id"]
@@ -360,6 +360,22 @@ class DataOpsApi(VendorApi):
 
     def version_request(self) -> ApiRequest:
         return ApiRequest("GET", "version", what="read the DataOps.live version")
+
+
+def _pipeline_rows(response: ApiResponse) -> list[Mapping[str, Any]]:
+    data = response.json()
+    if not isinstance(data, list) or not all(isinstance(item, Mapping) for item in data):
+        raise ResponseFormatError(
+            f"{response.request.what} got HTTP {response.status} from {response.url} with a body that "
+            f"is not a list of pipelines: {excerpt(response.body)!r}"
+        )
+    return data
+
+
+def _next_page(response: ApiResponse) -> int | None:
+    """GitLab's ``x-next-page`` header: the next page's number, empty on the last page."""
+    text = (response.headers.get("x-next-page") or "").strip()
+    return int(text) if text.isdigit() else None
 
 
 # GitLab job logs carry colour codes and collapsible-section markers; neither belongs in a task log.

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -424,22 +424,15 @@ class RemoteAirflowApi(VendorApi):
         word = field_of(response, data, "state")
         run_id = str(data.get("dag_run_id") or ref["dag_run_id"])
         logical_date = data.get("logical_date") or data.get("execution_date")
-        state = self.statuses.classify(word)
-        end_date = iso_utc(data.get("end_date"))
         return RemoteRun(
             vendor=self.vendor,
             ref=dict(ref),
             run_id=run_id,
-            state=state,
+            state=self.statuses.classify(word),
             vendor_status=str(word),
             url=self.run_url(response, ref),
             detail=f"DAG {ref['dag_id']}",
-            extra={
-                "conf": data.get("conf"),
-                "logical_date": logical_date,
-                "changed_at": end_date,
-                "finished_at": end_date if state.is_terminal else None,
-            },
+            extra={"conf": data.get("conf"), "logical_date": logical_date},
         )
 
     # -- the runs that ended: what event watchers (and other pollers) read
@@ -497,7 +490,10 @@ class RemoteAirflowApi(VendorApi):
         runs = []
         for row in rows:
             ref = self.ref_for(generation, dag_id, str(field_of(response, row, "dag_run_id")))
-            runs.append(self._run_from(response, row, ref))
+            run = self._run_from(response, row, ref)
+            end_date = iso_utc(row.get("end_date"))
+            finished_at = end_date if run.state.is_terminal else None
+            runs.append(replace(run, extra={**run.extra, "changed_at": end_date, "finished_at": finished_at}))
         # the server may hold pages smaller than asked for ([api] maximum_page_limit): go on from
         # the rows it sent, while total_entries says there are more
         offset = int(str(response.request.params.get("offset") or 0))
