@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -70,6 +71,7 @@ class RemoteAirflowHook(PipelineHook):
         super().__init__(conn_id=remote_airflow_conn_id, **kwargs)
         self._generation: str | None = None
         self._auth: AirflowAuth | None = None
+        self._probing: asyncio.Future[str] | None = None
 
     # -- connection -> endpoint ---------------------------------------------------------------
 
@@ -150,10 +152,18 @@ class RemoteAirflowHook(PipelineHook):
         raise self._no_api(endpoint)
 
     async def aget_api_version(self) -> str:
-        """:meth:`get_api_version` from the triggerer's event loop: the same probes, sent async."""
-        endpoint = await self.aget_endpoint()
+        """:meth:`get_api_version` from the triggerer's event loop: the same probes, sent async.
+
+        A hook shared by several triggers probes once: the others wait for that probe.
+        """
         if self._generation is not None:
             return self._generation
+        if self._probing is None or self._probing.done():
+            self._probing = asyncio.ensure_future(self._aprobe())
+        return await asyncio.shield(self._probing)
+
+    async def _aprobe(self) -> str:
+        endpoint = await self.aget_endpoint()
         for generation in GENERATIONS:
             try:
                 response = await self.acall(self.api.probe_request(generation))
