@@ -9,7 +9,9 @@ Each schedules a DAG that runs once per event and logs the event's payload, read
 ``triggering_asset_events``. Connections: ``dataops_default`` (type ``dataops_live``, an access
 token) and ``remote_airflow_default`` (type ``remote_airflow``).
 
-On Airflow 2.11, which has no asset watchers, this file defines no DAG.
+Both DAGs are paused at creation: Airflow runs an asset's watchers only while a DAG scheduled
+on the asset is unpaused, so nothing is polled until you unpause them. On Airflow 2.11, which
+has no asset watchers, this file defines no DAG.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ if AssetWatcher is not None:
         start_date=datetime(2026, 1, 1),
         catchup=False,
         tags=["example", "dataops", "event-driven"],
+        is_paused_upon_creation=True,  # its watcher polls DataOps.live only once it is unpaused
     ):
 
         @task
@@ -85,6 +88,7 @@ if AssetWatcher is not None:
         start_date=datetime(2026, 1, 1),
         catchup=False,
         tags=["example", "remote_airflow", "event-driven"],
+        is_paused_upon_creation=True,  # its watcher polls the remote Airflow only once it is unpaused
     ):
 
         @task

@@ -1,12 +1,14 @@
 """End to end in a real Airflow 3 cluster: runs that end in the sandbox start the DAGs scheduled on
 the watched assets, once each, with the payload in the run.
 
-One cluster for the module (api-server, scheduler, dag-processor, triggerer; SQLite; LocalExecutor;
-127.0.0.1) parses ``tests/event_dags/``: three watchers on one DataOps.live project (refs main,
-develop, staging) and one on the fake remote Airflow's DAG ``etl``, each polling every 2 s, and
-the DAGs they schedule, which return the payloads of the events that started them. Runs planned
-to last an hour are ended on demand (``SandboxClient.finish``), which gives the moment each run
-ended on the sandbox's clock, to measure the time until the downstream DAG run started.
+The session's cluster (``tests/conftest.py``) parses ``tests/event_dags/``: three watchers on one
+DataOps.live project (refs main, develop, staging) and one on the fake remote Airflow's DAG
+``etl``, each polling every 2 s, and the DAGs they schedule, which return the payloads of the
+events that started them. Those DAGs are paused at creation, so that their watchers poll only
+while this module runs (a watcher exists only while a DAG scheduled on its asset is unpaused):
+elsewhere they would put requests into other tests' sandbox logs. Runs planned to last an hour
+are ended on demand (``SandboxClient.finish``), which gives the moment each run ended, on the
+sandbox's clock, to measure the time until the downstream DAG run started.
 """
 
 from __future__ import annotations
@@ -15,58 +17,58 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_provider_pipelines.hooks.dataops import DataOpsHook
 from airflow_provider_pipelines.hooks.remote_airflow import RemoteAirflowHook
-from tests.real_airflow import RealAirflow, free_port
+from tests.real_airflow import RealAirflow
 
 pytestmark = pytest.mark.airflow3_only
 
-DAGS = Path(__file__).parent / "event_dags"
 POLL = 2.0  # the watchers' poll_interval in event_dags/events_e2e.py
 PROJECT = "acme/public-demo"
 ENCODED = "acme%2Fpublic-demo"
-DOWNSTREAM = {"e2e_on_dataops_main", "e2e_on_dataops_other_refs", "e2e_on_remote_etl"}
+DOWNSTREAM = ("e2e_on_dataops_main", "e2e_on_dataops_other_refs", "e2e_on_remote_etl")
+TRIGGERERS = ("triggerer-1", "triggerer-2")
 LIMIT = 180.0
 #: figures measured by the tests, printed at the end of the module
 FIGURES: dict[str, Any] = {}
 
 
 @pytest.fixture(scope="module")
-def cluster(sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAirflow]:
+def watching(cluster: RealAirflow, sandbox) -> Iterator[RealAirflow]:
+    """The session's cluster with this module's watchers running (their DAGs unpaused)."""
     client = sandbox.client
     client.reset()
     for ref in ("main", "develop", "staging"):
         client.plan("dataops", ref, duration=3600)  # pipelines go on until a test ends them
     client.plan("remote_airflow", "etl", duration=3600)
-    env = {
-        **sandbox.connection_env(),
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME": "600",
-        "AIRFLOW__CORE__PARALLELISM": "8",
-        # a restarted triggerer takes over the watchers of the one it replaces once that one is
-        # this many seconds silent (default 30)
-        "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
-    }
-    deployment = RealAirflow(
-        tmp_path_factory.mktemp("e2e-events"),
-        free_port(),
-        components=("api-server", "scheduler", "dag-processor", "triggerer"),
-        extra_env=env,
-    )
-    deployment.start(DAGS, lifetime=900, dag_ids=DOWNSTREAM)
-    print(f"\nreal Airflow 3 cluster on {deployment.url} ready in {deployment.startup_seconds:.1f}s")
+    set_paused(cluster, False)
     try:
-        wait_for(lambda: watchers_began(client), "every watcher's first list read", deployment)
-        yield deployment
+        wait_for(lambda: watchers_began(client), "every watcher's first list read", cluster)
+        yield cluster
     finally:
-        deployment.stop()
+        set_paused(cluster, True)
+        wait_for(lambda: quiet(client), "the watchers stopped", cluster)
         for name, value in FIGURES.items():
             print(f"e2e events: {name}: {value}")
+
+
+def set_paused(cluster: RealAirflow, paused: bool) -> None:
+    """Pause or unpause the downstream DAGs, and have their file parsed again now: Airflow starts
+    (or stops) the watchers of their assets when it parses the file."""
+    for dag_id in DOWNSTREAM:
+        cluster.api("PATCH", f"dags/{dag_id}?update_mask=is_paused", {"is_paused": paused})
+    token = cluster.api("GET", f"dags/{DOWNSTREAM[0]}/details")["file_token"]
+    cluster.api("PUT", f"parseDagFile/{token}")
+
+
+def quiet(client, seconds: float = 4 * POLL) -> bool:
+    """True once no watcher has asked the sandbox anything for ``seconds``."""
+    reads = list_reads(client, "dataops") + list_reads(client, "remote_airflow")
+    return not reads or time.time() - max(r["t"] for r in reads) > seconds
 
 
 def wait_for(condition: Callable[[], Any], what: str, cluster: RealAirflow, limit: float = LIMIT) -> Any:
@@ -138,7 +140,7 @@ def settle(client, vendor: str, polls: int = 4) -> None:
         time.sleep(0.5)
 
 
-def test_watchers_on_one_project_share_one_list_request_per_poll(cluster, sandbox):
+def test_watchers_on_one_project_share_one_list_request_per_poll(watching, sandbox):
     client = sandbox.client
     window = 30.0
     before = {v: len(list_reads(client, v)) for v in ("dataops", "remote_airflow")}
@@ -153,7 +155,8 @@ def test_watchers_on_one_project_share_one_list_request_per_poll(cluster, sandbo
     assert 0 < per_minute["remote_airflow"] <= 60 / POLL + 4
 
 
-def test_a_pipeline_that_succeeds_starts_the_downstream_dag_once_with_its_payload(cluster, sandbox):
+def test_a_pipeline_that_succeeds_starts_the_downstream_dag_once_with_its_payload(watching, sandbox):
+    cluster = watching
     client = sandbox.client
     pipeline = start_pipeline("main", "e2e-events-1")
     other = start_pipeline("develop", "e2e-events-2")
@@ -173,7 +176,8 @@ def test_a_pipeline_that_succeeds_starts_the_downstream_dag_once_with_its_payloa
     assert dag_runs(cluster, "e2e_on_dataops_other_refs") == []
 
 
-def test_a_remote_dag_run_that_succeeds_starts_the_downstream_dag_once_with_its_conf(cluster, sandbox):
+def test_a_remote_dag_run_that_succeeds_starts_the_downstream_dag_once_with_its_conf(watching, sandbox):
+    cluster = watching
     client = sandbox.client
     RemoteAirflowHook().trigger_dag_run("etl", dag_run_id="e2e_events_1", conf={"day": "2026-03-01"})
     (sandbox_id,) = [
@@ -196,19 +200,19 @@ def test_a_remote_dag_run_that_succeeds_starts_the_downstream_dag_once_with_its_
     assert asset_events(cluster, "e2e_remote_etl") == 1
 
 
-def test_a_triggerer_restart_neither_repeats_an_event_nor_loses_one(cluster, sandbox):
-    """The watch is in the asset's state store: the new triggerer fires for the pipeline that ended
+def test_a_triggerer_restart_neither_repeats_an_event_nor_loses_one(watching, sandbox):
+    """The watch is in the asset's state store: the new triggerers fire for the pipeline that ended
     while none ran the watcher, and not again for the one fired before the crash."""
-    client = sandbox.client
-    reads_before = len(list_reads(client, "dataops"))
+    cluster, client = watching, sandbox.client
     missed = start_pipeline("main", "e2e-events-3")
-    cluster.signal_component("triggerer", signal.SIGKILL)  # a crash: no goodbye, no cleanup
+    for name in TRIGGERERS:  # a crash of both: no goodbye, no cleanup
+        cluster.signal_component(name, signal.SIGKILL)
     client.finish("dataops", missed, "success")  # while no triggerer runs the watcher
-    cluster.start_component("triggerer")
+    for name in TRIGGERERS:  # they take the dead ones' watchers over after the health threshold
+        cluster.start_triggerer(name)
     run = finished_run(cluster, "e2e_on_dataops_main", 2)
     (payload,) = returned(cluster, "e2e_on_dataops_main", run, "on_main")
     assert payload["run_id"] == missed
     settle(client, "dataops")
     assert len(dag_runs(cluster, "e2e_on_dataops_main")) == 2  # the first pipeline did not fire again
     assert asset_events(cluster, "e2e_dataops_main") == 2
-    assert len(list_reads(client, "dataops")) > reads_before

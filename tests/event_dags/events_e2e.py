@@ -2,6 +2,8 @@
 
 Three watchers on one DataOps.live project (refs main, develop, staging: one shared poll), one on
 a remote DAG. The DAGs scheduled on them return the payloads of the events that started them.
+They are paused at creation: a watcher runs only while a DAG scheduled on its asset is unpaused,
+and ``tests/test_e2e_events.py`` unpauses them for as long as it runs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from airflow.sdk import DAG, Asset, AssetWatcher, task
 from airflow_provider_pipelines.triggers.events import DataOpsPipelineEventTrigger, RemoteDagRunEventTrigger
 
 POLL = 2.0
+ARGS: dict[str, Any] = {"start_date": datetime(2026, 1, 1), "catchup": False, "is_paused_upon_creation": True}
 PROJECT = "acme/public-demo"
 
 
@@ -41,9 +44,7 @@ def payloads(triggering_asset_events: Any) -> list[dict[str, Any]]:
     return found
 
 
-with DAG(
-    "e2e_on_dataops_main", schedule=[pipeline_asset("main")], start_date=datetime(2026, 1, 1), catchup=False
-):
+with DAG("e2e_on_dataops_main", schedule=[pipeline_asset("main")], **ARGS):
 
     @task
     def on_main(triggering_asset_events: Any = None) -> list[dict[str, Any]]:
@@ -53,10 +54,7 @@ with DAG(
 
 
 with DAG(
-    "e2e_on_dataops_other_refs",
-    schedule=[pipeline_asset("develop"), pipeline_asset("staging")],
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
+    "e2e_on_dataops_other_refs", schedule=[pipeline_asset("develop"), pipeline_asset("staging")], **ARGS
 ):
 
     @task
@@ -66,7 +64,7 @@ with DAG(
     on_other_refs()
 
 
-with DAG("e2e_on_remote_etl", schedule=[REMOTE_ETL], start_date=datetime(2026, 1, 1), catchup=False):
+with DAG("e2e_on_remote_etl", schedule=[REMOTE_ETL], **ARGS):
 
     @task
     def on_remote(triggering_asset_events: Any = None) -> list[dict[str, Any]]:
