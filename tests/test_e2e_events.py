@@ -13,6 +13,7 @@ sandbox's clock, to measure the time until the downstream DAG run started.
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -48,6 +49,7 @@ def watching(cluster: RealAirflow, sandbox) -> Iterator[RealAirflow]:
     set_paused(cluster, False)
     try:
         wait_for(lambda: watchers_began(client), "every watcher's first list read", cluster)
+        wait_for(lambda: settled(cluster), "the watchers settled on one triggerer each", cluster)
         yield cluster
     finally:
         set_paused(cluster, True)
@@ -63,6 +65,22 @@ def set_paused(cluster: RealAirflow, paused: bool) -> None:
         cluster.api("PATCH", f"dags/{dag_id}?update_mask=is_paused", {"is_paused": paused})
     token = cluster.api("GET", f"dags/{DOWNSTREAM[0]}/details")["file_token"]
     cluster.api("PUT", f"parseDagFile/{token}")
+
+
+WATCHER_MOVES = re.compile(r"^(\S+) .*trigger (?:ID \d+ starting|completed)")
+
+
+def settled(cluster: RealAirflow, seconds: float = 15.0) -> bool:
+    """True once no triggerer has started or stopped a watcher for ``seconds``. Right after watchers
+    appear (or triggerers start), Airflow may run one on both triggerers for a few seconds before it
+    settles; the requests per minute are measured after that."""
+    moves = [
+        datetime.fromisoformat(m.group(1).replace("Z", "+00:00")).timestamp()
+        for name in TRIGGERERS
+        for line in (cluster.base / f"{name}.log").read_text(errors="replace").splitlines()
+        if (m := WATCHER_MOVES.match(line))
+    ]
+    return bool(moves) and time.time() - max(moves) > seconds
 
 
 def quiet(client, seconds: float = 4 * POLL) -> bool:

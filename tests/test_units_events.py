@@ -358,3 +358,38 @@ def test_importing_the_event_triggers_in_a_dag_file_loads_no_http_library_hook_o
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+@needs_airflow3
+def test_a_run_another_instance_of_the_watcher_fired_is_not_fired_again():
+    """While Airflow hands a watcher to another triggerer both may run it for a moment: the one that
+    comes second reads the stored watch first, and keeps what each fired."""
+    import asyncio
+
+    from airflow_provider_pipelines.triggers.events import WatchStore
+
+    class Accessor:  # what Airflow 3.3's triggerer gives a watcher: aget/aset on the asset's store
+        def __init__(self) -> None:
+            self.values: dict[str, object] = {}
+
+        async def aget(self, key: str, default: object = None) -> object:
+            return json.loads(json.dumps(self.values.get(key, default)))
+
+        async def aset(self, key: str, value: object) -> None:
+            self.values[key] = value
+
+    trigger = DataOpsPipelineEventTrigger(project="p")
+    store = WatchStore(trigger.watch_key(), Accessor())
+    ours = Watch(since=T0, cursor=T0)
+    theirs = Watch(since=T0, cursor=T0, fired={"7": at(30)})
+    done, new = run("7", RunState.SUCCESS, 30, 30), run("8", RunState.SUCCESS, 40, 40)
+
+    async def scenario() -> tuple[object, object, Watch | None]:
+        await store.save(theirs)
+        skipped = await trigger._fire(store, ours, done)
+        fired = await trigger._fire(store, ours, new)
+        return skipped, fired, await store.load()
+
+    skipped, fired, stored = asyncio.run(scenario())
+    assert skipped is None and isinstance(fired, dict) and fired["run_id"] == "8"
+    assert stored is not None and set(stored.fired) == {"7", "8"}

@@ -178,6 +178,11 @@ class Watch:
         while len(self.fired) > FIRED_KEPT:
             del self.fired[next(iter(self.fired))]
 
+    def absorb(self, other: Watch) -> None:
+        """Take in the runs another instance of this watcher fired (kept in the same store)."""
+        merged = Watch.merged([self, other])
+        self.fired = merged.fired
+
     def to_json(self) -> dict[str, Any]:
         return {
             "v": STATE_VERSION,
@@ -412,10 +417,12 @@ class _RunEventTrigger(BaseEventTrigger):
         watch, missed = await self._begin(store)
         last_saved = time.monotonic()
         for run in missed:
-            yield TriggerEvent(await self._fire(store, watch, run))
+            if (payload := await self._fire(store, watch, run)) is not None:
+                yield TriggerEvent(payload)
         async for snapshot in shared_stream:
             for run in self._due(watch, snapshot.runs):
-                yield TriggerEvent(await self._fire(store, watch, run))
+                if (payload := await self._fire(store, watch, run)) is not None:
+                    yield TriggerEvent(payload)
                 last_saved = time.monotonic()
             moved = snapshot.cursor != watch.cursor
             watch.cursor = snapshot.cursor
@@ -530,8 +537,19 @@ class _RunEventTrigger(BaseEventTrigger):
         due = [run for run in latest.values() if watch.is_due(run, self.states)]
         return sorted(due, key=lambda run: (str(run.extra.get("finished_at")), run.run_id))
 
-    async def _fire(self, store: WatchStore, watch: Watch, run: RemoteRun) -> dict[str, Any]:
-        """Record the run as fired (stored before the event leaves: never twice), return the payload."""
+    async def _fire(self, store: WatchStore, watch: Watch, run: RemoteRun) -> dict[str, Any] | None:
+        """Record the run as fired (stored before the event leaves: never twice), return the payload.
+
+        While Airflow hands a watcher from one triggerer to another, both may run it for a moment.
+        The stored watch is read again first: a run the other one fired meanwhile is not fired
+        here (None), and what each fired is kept, not overwritten.
+        """
+        stored = await store.load()
+        if stored is not None:
+            watch.absorb(stored)
+        if run.run_id in watch.fired:
+            self.log.info("%s %s was fired already (by another triggerer)", self.display_name, run.describe())
+            return None
         watch.record(run)
         await store.save(watch)
         payload = self.payload(run)
