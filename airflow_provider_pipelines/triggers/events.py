@@ -17,9 +17,9 @@
 (``shared_stream_key`` / ``open_shared_stream`` / ``filter_shared_stream``) run one
 poll loop for every watcher with the same connection, project (or DAG) and poll
 interval. Where Airflow has no shared streams (3.0 to 3.2), :meth:`run` shares the
-same loop itself, per event loop. The shared list is not narrowed by a watcher's
-ref or source, so watchers on other refs of the project share it too; each watcher
-filters for itself.
+same loop itself, per event loop (``triggers/local_streams.py``). The shared list is
+not narrowed by a watcher's ref or source, so watchers on other refs of the project
+share it too; each watcher filters for itself.
 
 **When a watcher fires.** For a run that it sees in one of its ``states``, that
 ended after the watch began (``since``), and that it has not fired for yet. A
@@ -61,6 +61,7 @@ from airflow_provider_pipelines._compat import base_event_trigger
 from airflow_provider_pipelines.errors import ConfigurationError, PipelinesError
 from airflow_provider_pipelines.params.dataops import check_project, id_text
 from airflow_provider_pipelines.runs import RemoteRun, RunState
+from airflow_provider_pipelines.triggers.local_streams import LocalSubscription
 from airflow_provider_pipelines.validation import require_seconds, require_str
 
 if TYPE_CHECKING:
@@ -434,7 +435,7 @@ class _RunEventTrigger(BaseEventTrigger):
         """Where the triggerer has no shared streams (Airflow 3.0 to 3.2): share the poll here, per
         event loop, the same way."""
         _, kwargs = self.serialize()
-        subscription = _LocalSubscription(type(self), kwargs, self.shared_stream_key())
+        subscription = LocalSubscription(type(self), kwargs, self.shared_stream_key())
         try:
             async for event in self.filter_shared_stream(subscription.stream()):
                 yield event
@@ -728,70 +729,3 @@ class RemoteDagRunEventTrigger(_RunEventTrigger):
 
     def describe(self) -> str:
         return f"DAG {self.dag_id!r} on the remote Airflow of connection {self.conn_id!r}"
-
-
-# -- the shared poll where the triggerer has none (Airflow 3.0 to 3.2) ------------------------------
-
-
-@dataclass(frozen=True)
-class _Failed:
-    error: BaseException
-
-
-@dataclass(eq=False)
-class _LocalPoll:
-    """One poll loop in this event loop, fanning its snapshots out to the watchers that share it."""
-
-    slot: tuple[int, Hashable]
-    queues: list[asyncio.Queue[Any]] = field(default_factory=list)
-    task: asyncio.Task[None] | None = None
-
-    async def pump(self, cls: type[_RunEventTrigger], kwargs: dict[str, Any]) -> None:
-        try:
-            async for snapshot in cls.open_shared_stream(kwargs):
-                for queue in self.queues:
-                    queue.put_nowait(snapshot)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the poll ended: every watcher on it ends with its error
-            self._forget()
-            for queue in self.queues:
-                queue.put_nowait(_Failed(exc))
-
-    def _forget(self) -> None:
-        if _LOCAL_POLLS.get(self.slot) is self:
-            del _LOCAL_POLLS[self.slot]
-
-
-# (event loop id, shared stream key) -> the poll
-_LOCAL_POLLS: dict[tuple[int, Hashable], _LocalPoll] = {}
-
-
-class _LocalSubscription:
-    """A watcher's place on the poll of its key in this event loop: joined at once (the poll starts
-    with its first watcher), left explicitly (the poll stops with its last)."""
-
-    def __init__(self, cls: type[_RunEventTrigger], kwargs: dict[str, Any], key: Hashable) -> None:
-        loop = asyncio.get_running_loop()
-        slot = (id(loop), key)
-        poll = _LOCAL_POLLS.get(slot)
-        if poll is None or poll.task is None or poll.task.done():
-            poll = _LocalPoll(slot)
-            _LOCAL_POLLS[slot] = poll
-            poll.task = loop.create_task(poll.pump(cls, kwargs))
-        self.poll = poll
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
-        poll.queues.append(self.queue)
-
-    async def stream(self) -> AsyncIterator[Snapshot]:
-        while True:
-            item = await self.queue.get()
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item
-
-    def leave(self) -> None:
-        self.poll.queues.remove(self.queue)
-        if not self.poll.queues and self.poll.task is not None:
-            self.poll.task.cancel()
-            self.poll._forget()
