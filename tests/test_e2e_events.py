@@ -26,7 +26,7 @@ from airflow_provider_pipelines.hooks.dataops import DataOpsHook
 from airflow_provider_pipelines.hooks.remote_airflow import RemoteAirflowHook
 from tests.real_airflow import RealAirflow
 
-pytestmark = pytest.mark.airflow3_only
+pytestmark = [pytest.mark.airflow3_only, pytest.mark.cluster]
 
 POLL = 2.0  # the watchers' poll_interval in event_dags/events_e2e.py
 PROJECT = "acme/public-demo"

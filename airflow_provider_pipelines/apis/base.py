@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from airflow_provider_pipelines.errors import ResponseFormatError
 from airflow_provider_pipelines.http import ApiRequest, ApiResponse, excerpt
+from airflow_provider_pipelines.isotime import parse_iso
 from airflow_provider_pipelines.runs import RemoteRun, StatusTable
 
 
@@ -59,7 +60,7 @@ def iso_utc(value: Any) -> str | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        when = parse_iso(value)
     except ValueError:
         return None
     if when.tzinfo is None:

@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_pipelines._compat import base_event_trigger
 from airflow_provider_pipelines.errors import ConfigurationError, PipelinesError
+from airflow_provider_pipelines.isotime import parse_iso
 from airflow_provider_pipelines.params.dataops import check_project, id_text
 from airflow_provider_pipelines.runs import RemoteRun, RunState
 from airflow_provider_pipelines.triggers.local_streams import LocalSubscription
@@ -98,7 +99,7 @@ def _when(text: Any) -> datetime | None:
     if not isinstance(text, str) or not text:
         return None
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        when = parse_iso(text)
     except ValueError:
         return None
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)

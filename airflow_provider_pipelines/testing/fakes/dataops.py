@@ -32,6 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
+from airflow_provider_pipelines.isotime import parse_iso
 from airflow_provider_pipelines.testing.sandbox import FakeRun, FakeVendor, Handler
 
 API = "/api/v4"
@@ -55,7 +56,7 @@ def _after(when: str | None, seconds: float) -> bool:
     if when is None:
         return True
     try:
-        return seconds > datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
+        return seconds > parse_iso(when).timestamp()
     except ValueError:
         return False
 

@@ -68,11 +68,6 @@ def _wall(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, timezone.utc)
 
 
-def _zulu(value: str | None) -> str | None:
-    """ISO text with a ``Z`` as Python 3.10's ``fromisoformat`` reads it."""
-    return None if value is None else value.replace("Z", "+00:00")
-
-
 def _ended_within(
     ended: float | None, gte: datetime | None, lte: datetime | None, *, open_runs_match_gte: bool
 ) -> bool:
@@ -472,8 +467,8 @@ class FakeRemoteAirflow(FakeVendor):
             return missing
         query = request.query
         try:
-            gte = _parse_when(_zulu(query.get("end_date_gte")))
-            lte = _parse_when(_zulu(query.get("end_date_lte")))
+            gte = _parse_when(query.get("end_date_gte"))
+            lte = _parse_when(query.get("end_date_lte"))
             limit = min(100, int(query.get("limit", "50" if gen == "v2" else "100")))
             offset = int(query.get("offset", "0"))
         except ValueError as exc:
