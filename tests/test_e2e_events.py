@@ -17,13 +17,13 @@ import re
 import signal
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from typing import Any
 
 import pytest
 
 from airflow_provider_pipelines.hooks.dataops import DataOpsHook
 from airflow_provider_pipelines.hooks.remote_airflow import RemoteAirflowHook
+from airflow_provider_pipelines.isotime import parse_iso
 from tests.real_airflow import RealAirflow
 
 pytestmark = [pytest.mark.airflow3_only, pytest.mark.cluster]
@@ -62,9 +62,17 @@ def set_paused(cluster: RealAirflow, paused: bool) -> None:
     """Pause or unpause the downstream DAGs, and have their file parsed again now: Airflow starts
     (or stops) the watchers of their assets when it parses the file."""
     for dag_id in DOWNSTREAM:
-        cluster.api("PATCH", f"dags/{dag_id}?update_mask=is_paused", {"is_paused": paused})
-    token = cluster.api("GET", f"dags/{DOWNSTREAM[0]}/details")["file_token"]
-    cluster.api("PUT", f"parseDagFile/{token}")
+        api(cluster, "PATCH", f"dags/{dag_id}?update_mask=is_paused", {"is_paused": paused})
+    token = api(cluster, "GET", f"dags/{DOWNSTREAM[0]}/details")["file_token"]
+    api(cluster, "PUT", f"parseDagFile/{token}")
+
+
+def api(cluster: RealAirflow, method: str, path: str, body: Any = None) -> Any:
+    """One API call, tried again while the API server fails (SQLite busy with another writer, or
+    too slow to answer, on a loaded machine)."""
+    answer: list[Any] = []
+    wait_for(lambda: answer.append(cluster.api(method, path, body)) or True, f"{method} {path}", cluster)
+    return answer[0]
 
 
 WATCHER_MOVES = re.compile(r"^(\S+) .*trigger (?:ID \d+ starting|completed)")
@@ -75,7 +83,7 @@ def settled(cluster: RealAirflow, seconds: float = 15.0) -> bool:
     appear (or triggerers start), Airflow may run one on both triggerers for a few seconds before it
     settles; the requests per minute are measured after that."""
     moves = [
-        datetime.fromisoformat(m.group(1).replace("Z", "+00:00")).timestamp()
+        parse_iso(m.group(1)).timestamp()
         for name in TRIGGERERS
         for line in (cluster.base / f"{name}.log").read_text(errors="replace").splitlines()
         if (m := WATCHER_MOVES.match(line))
@@ -94,7 +102,7 @@ def wait_for(condition: Callable[[], Any], what: str, cluster: RealAirflow, limi
     while time.monotonic() < deadline:
         try:
             value = condition()
-        except OSError:  # an API server slow to answer on a busy machine (a timeout): ask again
+        except OSError:  # an API server slow to answer (a timeout) or failing (500) on a busy machine
             value = None
         if value:
             return value
@@ -114,7 +122,7 @@ def watchers_began(client) -> bool:
 
 
 def dag_runs(cluster: RealAirflow, dag_id: str) -> list[dict[str, Any]]:
-    runs: list[dict[str, Any]] = cluster.api("GET", f"dags/{dag_id}/dagRuns?order_by=run_after")["dag_runs"]
+    runs: list[dict[str, Any]] = api(cluster, "GET", f"dags/{dag_id}/dagRuns?order_by=run_after")["dag_runs"]
     return runs
 
 
@@ -133,17 +141,17 @@ def finished_run(cluster: RealAirflow, dag_id: str, count: int) -> dict[str, Any
 
 def returned(cluster: RealAirflow, dag_id: str, run: dict[str, Any], task_id: str) -> Any:
     path = f"dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances/{task_id}/xcomEntries/return_value"
-    return cluster.api("GET", path + "?deserialize=true")["value"]
+    return api(cluster, "GET", path + "?deserialize=true")["value"]
 
 
 def asset_events(cluster: RealAirflow, asset: str) -> int:
-    (found,) = cluster.api("GET", f"assets?name_pattern={asset}")["assets"]
-    total: int = cluster.api("GET", f"assets/events?asset_id={found['id']}")["total_entries"]
+    (found,) = api(cluster, "GET", f"assets?name_pattern={asset}")["assets"]
+    total: int = api(cluster, "GET", f"assets/events?asset_id={found['id']}")["total_entries"]
     return total
 
 
 def seconds_after(ended: float, run: dict[str, Any]) -> float:
-    return datetime.fromisoformat(run["start_date"]).timestamp() - ended
+    return parse_iso(run["start_date"]).timestamp() - ended
 
 
 def start_pipeline(ref: str, marker: str) -> str:
