@@ -209,7 +209,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": _modules("operators"),
         "sensors": _modules("sensors"),
         "triggers": [
-            {"integration-name": "Pipelines", "python-modules": [f"{_PKG}.triggers.runs"]},
+            {
+                "integration-name": "Pipelines",
+                "python-modules": [f"{_PKG}.triggers.runs", f"{_PKG}.triggers.events"],
+            },
         ],
         "extra-links": [
             f"{_PKG}.links.DataformRunLink",

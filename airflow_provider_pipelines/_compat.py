@@ -36,6 +36,7 @@ __all__ = [
     "BaseSensorOperator",
     "TaskStateUnknown",
     "atask_instance_state",
+    "base_event_trigger",
     "default_deferrable",
     "get_xcom_value",
     "mask_secret",
@@ -130,3 +131,20 @@ async def atask_instance_state(ti: Any) -> str | None:
         raise TaskStateUnknown(f"Airflow lists no task instance {dag_id}/{run_id}/{key}")
     state = by_task[key]
     return None if state is None else str(getattr(state, "value", state))
+
+
+def base_event_trigger() -> tuple[type, bool]:
+    """Airflow's ``BaseEventTrigger`` (asset watchers, Airflow 3.0+) and True; on Airflow 2.11, which has
+    no event-driven scheduling, ``BaseTrigger`` and False (the event triggers then refuse to be built).
+
+    A function, not a module-level import: only the event trigger module needs it, and operator
+    modules importing this one should not pay for Airflow's trigger module at DAG parse time.
+    """
+    try:
+        from airflow.triggers.base import BaseEventTrigger
+
+        return BaseEventTrigger, True
+    except ImportError:  # Airflow 2.11
+        from airflow.triggers.base import BaseTrigger
+
+        return BaseTrigger, False

@@ -82,7 +82,7 @@ class ApiRequest:
 
     :param method: HTTP method.
     :param path: path relative to the endpoint's base URL, already segment-encoded.
-    :param params: query parameters.
+    :param params: query parameters; a tuple value repeats the parameter (``state=a&state=b``).
     :param json: a JSON body. It may hold a credential (a login for a token), so it is left out
         of ``repr``.
     :param form: a form body (``application/x-www-form-urlencoded``). It may hold a credential
@@ -96,7 +96,7 @@ class ApiRequest:
 
     method: str
     path: str
-    params: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
     json: Any = field(default=None, repr=False)
     form: Mapping[str, str] | None = field(default=None, repr=False)
     idempotent: bool = True
@@ -405,7 +405,7 @@ class Endpoint:
         """The full URL of a request (never holds a secret: credentials live in headers)."""
         url = self.base_url.rstrip("/") + "/" + request.path.lstrip("/")
         if request.params:
-            url += "?" + urlencode(request.params)
+            url += "?" + urlencode(request.params, doseq=True)
         return url
 
 

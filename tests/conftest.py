@@ -70,6 +70,7 @@ def airflow_db() -> str:
 
 EXAMPLES = HERE.parent / "example_dags"
 CLUSTER_DAGS = HERE / "cluster_dags"
+EVENT_DAGS = HERE / "event_dags"
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +78,9 @@ def cluster(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """One real Airflow 3 cluster for the whole run, reaching the vendors through the sandbox.
 
     api-server, scheduler, dag-processor and two triggerers (``triggerer-1``, ``triggerer-2``);
-    SQLite; LocalExecutor; 127.0.0.1. It runs ``example_dags/`` and ``tests/cluster_dags/``. A
+    SQLite; LocalExecutor; 127.0.0.1. It runs ``example_dags/``, ``tests/cluster_dags/`` and
+    ``tests/event_dags/`` (whose DAGs, paused at creation, start their asset watchers only while
+    ``tests/test_e2e_events.py`` unpauses them). A
     triggerer counts as gone after 10 s without a heartbeat, so that the HA tests can make
     Airflow hand its triggers to the other one quickly.
     """
@@ -99,7 +102,7 @@ def cluster(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Itera
         components=("api-server", "scheduler", "dag-processor"),
         extra_env=env,
     )
-    deployment.start([EXAMPLES, CLUSTER_DAGS], lifetime=2400)
+    deployment.start([EXAMPLES, CLUSTER_DAGS, EVENT_DAGS], lifetime=2400)
     try:
         deployment.start_triggerer("triggerer-1")
         deployment.start_triggerer("triggerer-2")

@@ -154,7 +154,11 @@ class RealAirflow:
 
     def start_triggerer(self, name: str, limit: float = 120.0) -> int:
         """Start a triggerer process called ``name``; return its job id once it has one."""
-        known = set(self.triggerer_jobs.values())
+        # every triggerer job there is, not only the live ones: a killed triggerer's row stays
+        # "running" in the DB, and must not be taken for the new one's
+        known = set(self.triggerer_jobs.values()) | {
+            row[0] for row in self.query("SELECT id FROM job WHERE job_type = 'TriggererJob'")
+        }
         # each triggerer serves its trigger logs on a port of its own (two on one host would collide)
         port = {"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
         self.start_component("triggerer", name, env=port)

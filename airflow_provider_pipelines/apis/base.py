@@ -1,14 +1,76 @@
-"""What every vendor API object offers to the shared lifecycle."""
+"""What every vendor API object offers to the shared lifecycle, and the shape of a listed page.
+
+Vendors that can list runs (DataOps.live, a remote Airflow) also build a *changed
+runs* list request and parse its pages into :class:`Page` values. Each run on
+such a page carries, in ``RemoteRun.extra``:
+
+* ``changed_at``: the ISO time of the field the list is filtered and ordered by
+  (GitLab's ``updated_at``, Airflow's ``end_date``), or None when the row has none;
+* ``finished_at``: the ISO time the run ended, as well as the vendor tells it (None
+  while it goes on);
+
+plus the vendor's own facts (a DataOps.live pipeline's ``ref``, ``sha`` and
+``source``; a remote Airflow run's ``conf``).
+"""
 
 from __future__ import annotations
 
+import email.utils
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 from airflow_provider_pipelines.errors import ResponseFormatError
 from airflow_provider_pipelines.http import ApiRequest, ApiResponse, excerpt
+from airflow_provider_pipelines.isotime import parse_iso
 from airflow_provider_pipelines.runs import RemoteRun, StatusTable
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list of runs.
+
+    :param runs: the runs on the page, in the list's order.
+    :param next_page: what asks for the next page (a page number, or an offset: the vendor's
+        request builder knows which), None on the last page.
+    :param server_time: the vendor's clock when it answered (its ``Date`` header), when it sent one.
+    """
+
+    runs: list[RemoteRun]
+    next_page: int | None
+    server_time: datetime | None = None
+
+
+def server_time(response: ApiResponse) -> datetime | None:
+    """The time in a response's ``Date`` header (UTC, to the second), or None when it has none."""
+    value = response.headers.get("date")
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return when.astimezone(timezone.utc) if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def iso_utc(value: Any) -> str | None:
+    """A vendor's time text as ISO 8601 in UTC (``...+00:00``), or None when it is absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = parse_iso(value)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).isoformat()
+
+
+def query_time(when: datetime) -> str:
+    """A time as list filters take it: ISO 8601 in UTC with milliseconds and a ``Z``."""
+    return when.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class VendorApi(ABC):

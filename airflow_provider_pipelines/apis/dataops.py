@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
-from airflow_provider_pipelines.apis.base import VendorApi, field_of
+from airflow_provider_pipelines.apis.base import Page, VendorApi, field_of, iso_utc, query_time, server_time
 from airflow_provider_pipelines.errors import ResponseFormatError
 from airflow_provider_pipelines.http import ApiRequest, ApiResponse, excerpt, quote_segment
 from airflow_provider_pipelines.runs import RemoteRun, RunState, StatusTable
@@ -87,14 +88,6 @@ class Job:
     def describe(self) -> str:
         """``job 'Build all Models' in stage 'Data Transformation'``."""
         return f"job {self.name!r} in stage {self.stage!r}"
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a list: the runs on it and the number of the next page (None on the last)."""
-
-    runs: list[RemoteRun]
-    next_page: int | None
 
 
 class DataOpsApi(VendorApi):
@@ -226,15 +219,70 @@ class DataOpsApi(VendorApi):
         )
 
     def parse_page(self, response: ApiResponse, project: str) -> Page:
-        data = response.json()
-        if not isinstance(data, list) or not all(isinstance(item, Mapping) for item in data):
-            raise ResponseFormatError(
-                f"{response.request.what} got HTTP {response.status} from {response.url} with a body that "
-                f"is not a list of pipelines: {excerpt(response.body)!r}"
-            )
-        runs = [self._run_from(response, item, project) for item in data]
-        next_page = (response.headers.get("x-next-page") or "").strip()
-        return Page(runs=runs, next_page=int(next_page) if next_page.isdigit() else None)
+        runs = [self._run_from(response, item, project) for item in _pipeline_rows(response)]
+        return Page(runs=runs, next_page=_next_page(response))
+
+    # -- the pipelines that changed: what event watchers (and other pollers) read -------------
+
+    def changed_runs_request(
+        self,
+        project: str,
+        *,
+        updated_after: datetime,
+        ref: str | None = None,
+        source: str | None = None,
+        page: int | None = None,
+    ) -> ApiRequest:
+        """One page of the project's pipelines updated after a time, least recently updated first.
+
+        ``order_by=updated_at&sort=asc``: each page continues where the previous one ended, so a
+        reader may stop at any page and go on from the last ``updated_at`` it saw. ``ref`` and
+        ``source`` narrow the list on the server. ``page`` is :attr:`Page.next_page` of the page
+        before (None: the first).
+        """
+        params = {
+            "updated_after": query_time(updated_after),
+            "order_by": "updated_at",
+            "sort": "asc",
+            "per_page": str(MAX_PER_PAGE),
+            "page": str(page or 1),
+        }
+        if ref is not None:
+            params["ref"] = ref
+        if source is not None:
+            params["source"] = source
+        since = params["updated_after"]
+        return ApiRequest(
+            "GET",
+            f"projects/{quote_segment(project)}/pipelines",
+            params=params,
+            what=f"list the DataOps.live pipelines of project {project} updated since {since}",
+            hints={
+                404: f"DataOps.live knows no project {project!r} (or the access token cannot see it): "
+                "check project (an id or a path like group/project)"
+            },
+        )
+
+    def parse_changed_runs(self, response: ApiResponse, project: str) -> Page:
+        """A page of :meth:`changed_runs_request`, with the vendor's clock from its ``Date`` header.
+
+        GitLab's list gives no finish time: a finished pipeline's ``updated_at`` stands for it (a
+        pipeline changes no more once it has ended, unless it is retried).
+        """
+        runs = []
+        for row in _pipeline_rows(response):
+            run = self._run_from(response, row, project)
+            updated_at = iso_utc(row.get("updated_at"))
+            finished_at = iso_utc(row.get("finished_at")) or updated_at
+            extra = {
+                **run.extra,
+                "ref": row.get("ref"),
+                "sha": row.get("sha"),
+                "changed_at": updated_at,
+                "finished_at": finished_at if run.state.is_terminal else None,
+            }
+            runs.append(replace(run, extra=extra))
+        return Page(runs=runs, next_page=_next_page(response), server_time=server_time(response))
 
     def variables_request(self, ref: Mapping[str, str]) -> ApiRequest:
         project, pipeline_id = ref["project"], ref["pipeline_id"]
@@ -312,6 +360,22 @@ class DataOpsApi(VendorApi):
 
     def version_request(self) -> ApiRequest:
         return ApiRequest("GET", "version", what="read the DataOps.live version")
+
+
+def _pipeline_rows(response: ApiResponse) -> list[Mapping[str, Any]]:
+    data = response.json()
+    if not isinstance(data, list) or not all(isinstance(item, Mapping) for item in data):
+        raise ResponseFormatError(
+            f"{response.request.what} got HTTP {response.status} from {response.url} with a body that "
+            f"is not a list of pipelines: {excerpt(response.body)!r}"
+        )
+    return data
+
+
+def _next_page(response: ApiResponse) -> int | None:
+    """GitLab's ``x-next-page`` header: the next page's number, empty on the last page."""
+    text = (response.headers.get("x-next-page") or "").strip()
+    return int(text) if text.isdigit() else None
 
 
 # GitLab job logs carry colour codes and collapsible-section markers; neither belongs in a task log.

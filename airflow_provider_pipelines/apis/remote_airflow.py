@@ -19,12 +19,13 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_pipelines._compat import mask_secret
-from airflow_provider_pipelines.apis.base import VendorApi, field_of
+from airflow_provider_pipelines.apis.base import Page, VendorApi, field_of, iso_utc, query_time, server_time
 from airflow_provider_pipelines.errors import ConfigurationError, NotFoundError, ResponseFormatError
 from airflow_provider_pipelines.http import ApiRequest, ApiResponse, Auth, excerpt, quote_segment
 from airflow_provider_pipelines.runs import RemoteRun, RunState, StatusTable
@@ -47,6 +48,12 @@ STATUSES = StatusTable(
         "failed": RunState.FAILED,
     },
 )
+
+
+#: the words of a run that has ended
+FINISHED_WORDS = ("success", "failed")
+#: rows asked for per page (Airflow's default ``[api] maximum_page_limit``; a lower one is followed)
+LIST_LIMIT = 100
 
 
 def generation_from_extra(value: Any, conn_id: str) -> str | None:
@@ -411,7 +418,10 @@ class RemoteAirflowApi(VendorApi):
     def parse_run(self, response: ApiResponse, ref: Mapping[str, str]) -> RemoteRun:
         if ref["api"] == EXPERIMENTAL:
             return self._parse_experimental(response, ref)
-        data = response.json_object()
+        return self._run_from(response, response.json_object(), ref)
+
+    def _run_from(self, response: ApiResponse, data: Mapping[str, Any], ref: Mapping[str, str]) -> RemoteRun:
+        """A run from one run object of /api/v2 or /api/v1 (a read, a trigger's answer, a list row)."""
         word = field_of(response, data, "state")
         run_id = str(data.get("dag_run_id") or ref["dag_run_id"])
         logical_date = data.get("logical_date") or data.get("execution_date")
@@ -424,6 +434,74 @@ class RemoteAirflowApi(VendorApi):
             url=self.run_url(response, ref),
             detail=f"DAG {ref['dag_id']}",
             extra={"conf": data.get("conf"), "logical_date": logical_date},
+        )
+
+    # -- the runs that ended: what event watchers (and other pollers) read
+
+    def changed_runs_request(
+        self,
+        generation: str,
+        dag_id: str,
+        *,
+        ended_after: datetime,
+        states: tuple[str, ...] = FINISHED_WORDS,
+        page: int | None = None,
+    ) -> ApiRequest:
+        """One page of the DAG's runs in ``states`` that ended at or after a time, earliest end first.
+
+        Airflow 3.0 to 3.3 (``/api/v2``) and Airflow 2 (``/api/v1``) both filter on
+        ``end_date_gte`` and ``state`` and sort by ``end_date``; ``page`` is an offset
+        (:attr:`Page.next_page` of the page before; None: the first). The experimental API
+        cannot list runs, so it is refused here, before any request.
+        """
+        if generation == EXPERIMENTAL:
+            raise ConfigurationError(
+                "the remote Airflow speaks only the experimental API, which cannot list DAG runs: "
+                f"watching DAG {dag_id!r} for finished runs needs /api/v2 (Airflow 3) or /api/v1 "
+                "(Airflow 2)"
+            )
+        params: dict[str, str | tuple[str, ...]] = {
+            "end_date_gte": query_time(ended_after),
+            "state": tuple(states),
+            "order_by": "end_date",
+            "limit": str(LIST_LIMIT),
+            "offset": str(page or 0),
+        }
+        return ApiRequest(
+            "GET",
+            f"{_root(generation)}/dags/{quote_segment(dag_id)}/dagRuns",
+            params=params,
+            what=f"list the runs of DAG {dag_id} that ended since {params['end_date_gte']} on the "
+            "remote Airflow",
+            hints={
+                404: f"The remote Airflow knows no DAG {dag_id!r} (check dag_id, that the DAG is parsed "
+                "there, and that the connection's user may see it)"
+            },
+        )
+
+    def parse_changed_runs(self, response: ApiResponse, generation: str, dag_id: str) -> Page:
+        """A page of :meth:`changed_runs_request`; the next offset while ``total_entries`` says more."""
+        data = response.json_object()
+        rows = field_of(response, data, "dag_runs")
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise ResponseFormatError(
+                f"{response.request.what} got HTTP {response.status} from {response.url} with dag_runs "
+                f"that is not a list of runs: {excerpt(response.body)!r}"
+            )
+        runs = []
+        for row in rows:
+            ref = self.ref_for(generation, dag_id, str(field_of(response, row, "dag_run_id")))
+            run = self._run_from(response, row, ref)
+            end_date = iso_utc(row.get("end_date"))
+            finished_at = end_date if run.state.is_terminal else None
+            runs.append(replace(run, extra={**run.extra, "changed_at": end_date, "finished_at": finished_at}))
+        # the server may hold pages smaller than asked for ([api] maximum_page_limit): go on from
+        # the rows it sent, while total_entries says there are more
+        offset = int(str(response.request.params.get("offset") or 0))
+        total = data.get("total_entries")
+        more = bool(rows) and isinstance(total, int) and offset + len(rows) < total
+        return Page(
+            runs=runs, next_page=offset + len(rows) if more else None, server_time=server_time(response)
         )
 
     def _parse_experimental(self, response: ApiResponse, ref: Mapping[str, str]) -> RemoteRun:

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, TypeVar, cast
 from urllib.parse import urlsplit
 
 from airflow_provider_pipelines._compat import BaseHook, aget_connection, mask_secret
-from airflow_provider_pipelines.apis.base import VendorApi
+from airflow_provider_pipelines.apis.base import Page, VendorApi
 from airflow_provider_pipelines.errors import (
     AmbiguousError,
     AuthError,
@@ -46,6 +46,9 @@ from airflow_provider_pipelines.runs import RemoteRun
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: pages one list read follows at most
+MAX_LIST_PAGES = 20
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -326,6 +329,31 @@ class PipelineHook(BaseHook):
         if self._async is None:
             self._async = AsyncTransport(await self.aget_endpoint())
         return await self._async.send(request)
+
+    async def alist_pages(
+        self,
+        request_for: Callable[[int | None], ApiRequest],
+        parse: Callable[[ApiResponse], Page],
+        *,
+        max_pages: int = MAX_LIST_PAGES,
+    ) -> list[Page]:
+        """Read a list to its end, async: one request per page, each under the retry policy.
+
+        ``request_for(None)`` asks for the first page and ``request_for(page.next_page)`` for each
+        next one; ``parse`` reads a page. At most ``max_pages`` are read (a warning says so when the
+        list goes on): a reader that moves a cursor from the pages it got reads the rest next time.
+        """
+        pages = [parse(await self.acall(request_for(None)))]
+        while pages[-1].next_page is not None:
+            if len(pages) >= max_pages:
+                log.warning(
+                    "%s: read %d pages of a list that goes on; the rest is read next time",
+                    self.api.display_name,
+                    len(pages),
+                )
+                break
+            pages.append(parse(await self.acall(request_for(pages[-1].next_page))))
+        return pages
 
     # -- the lifecycle's vendor-neutral operations ---------------------------------------------
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_pipelines._compat import mask_secret
+from airflow_provider_pipelines.apis.base import Page
 from airflow_provider_pipelines.apis.dataops import (
     ATTACHABLE_STATUSES,
     DEFAULT_HOST,
@@ -315,6 +316,24 @@ class DataOpsHook(PipelineHook):
                         return replace(run, extra={**run.extra, "reattached": True})
                 page = listing.next_page
         return None
+
+    # -- the pipelines that changed ------------------------------------------------------------
+
+    async def alist_changed_runs(
+        self, project: str, *, updated_after: datetime, ref: str | None = None, source: str | None = None
+    ) -> list[Page]:
+        """The project's pipelines updated after a time, all pages, least recently updated first (async).
+
+        One list request per page (``updated_after``, ``order_by=updated_at``, ``sort=asc``, and
+        ``ref`` / ``source`` when given); each run carries ``changed_at``, ``finished_at``,
+        ``ref``, ``sha`` and ``source`` in its ``extra``.
+        """
+        return await self.alist_pages(
+            lambda page: self.api.changed_runs_request(
+                project, updated_after=updated_after, ref=ref, source=source, page=page
+            ),
+            lambda response: self.api.parse_changed_runs(response, project),
+        )
 
     # -- explaining ---------------------------------------------------------------------------
 

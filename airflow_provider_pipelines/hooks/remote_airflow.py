@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
+from airflow_provider_pipelines.apis.base import Page
 from airflow_provider_pipelines.apis.remote_airflow import (
     API_ROOTS,
     AUTH_TYPES,
     EXPERIMENTAL,
+    FINISHED_WORDS,
     GENERATIONS,
     AirflowAuth,
     RemoteAirflowApi,
@@ -24,7 +28,7 @@ from airflow_provider_pipelines.errors import (
 )
 from airflow_provider_pipelines.forms import with_connection_form
 from airflow_provider_pipelines.hooks.base import PipelineHook, extra_value
-from airflow_provider_pipelines.http import ApiRequest, Endpoint
+from airflow_provider_pipelines.http import ApiRequest, ApiResponse, Endpoint
 from airflow_provider_pipelines.params.remote_airflow import check_conf, check_run_id
 from airflow_provider_pipelines.runs import RemoteRun, RunState
 
@@ -67,6 +71,7 @@ class RemoteAirflowHook(PipelineHook):
         super().__init__(conn_id=remote_airflow_conn_id, **kwargs)
         self._generation: str | None = None
         self._auth: AirflowAuth | None = None
+        self._probing: asyncio.Future[str] | None = None
 
     # -- connection -> endpoint ---------------------------------------------------------------
 
@@ -139,29 +144,84 @@ class RemoteAirflowHook(PipelineHook):
             return self._generation
         for generation in GENERATIONS:
             try:
-                response = self.call(self.api.probe_request(generation))
-            except NotFoundError:
-                continue
-            except AuthError:
-                reported: str | None = ""  # the API is there, and wants credentials
-            except ClientError:  # 405 and the like: not this API
-                continue
-            else:
-                reported = self.api.parse_probe(generation, response)
-                if reported is None:
-                    continue
-            self.log.info(
-                "Remote Airflow at %s speaks /%s%s",
-                endpoint.base_url,
-                API_ROOTS[generation],
-                f" (Airflow {reported})" if reported else "",
-            )
-            self._use_generation(generation)
-            return generation
-        raise ConfigurationError(
+                reported = self._probe_verdict(generation, self.call(self.api.probe_request(generation)))
+            except HttpError as exc:
+                reported = self._probe_verdict(generation, exc)
+            if reported is not None:
+                return self._found(endpoint, generation, reported)
+        raise self._no_api(endpoint)
+
+    async def aget_api_version(self) -> str:
+        """:meth:`get_api_version` from the triggerer's event loop: the same probes, sent async.
+
+        A hook shared by several triggers probes once: the others wait for that probe.
+        """
+        if self._generation is not None:
+            return self._generation
+        if self._probing is None or self._probing.done():
+            self._probing = asyncio.ensure_future(self._aprobe())
+        return await asyncio.shield(self._probing)
+
+    async def _aprobe(self) -> str:
+        endpoint = await self.aget_endpoint()
+        for generation in GENERATIONS:
+            try:
+                response = await self.acall(self.api.probe_request(generation))
+                reported = self._probe_verdict(generation, response)
+            except HttpError as exc:
+                reported = self._probe_verdict(generation, exc)
+            if reported is not None:
+                return self._found(endpoint, generation, reported)
+        raise self._no_api(endpoint)
+
+    def _probe_verdict(self, generation: str, answer: ApiResponse | HttpError) -> str | None:
+        """What one probe says: the version reported ("" for none), or None when it is not this API.
+
+        A refusal (401, 403) means the API is there and wants credentials; 404, 405 and the like
+        mean another API; any other error (5xx after retries) is raised.
+        """
+        if isinstance(answer, AuthError):
+            return ""
+        if isinstance(answer, NotFoundError | ClientError):
+            return None
+        if isinstance(answer, HttpError):
+            raise answer
+        return self.api.parse_probe(generation, answer)
+
+    def _found(self, endpoint: Endpoint, generation: str, reported: str) -> str:
+        self.log.info(
+            "Remote Airflow at %s speaks /%s%s",
+            endpoint.base_url,
+            API_ROOTS[generation],
+            f" (Airflow {reported})" if reported else "",
+        )
+        self._use_generation(generation)
+        return generation
+
+    def _no_api(self, endpoint: Endpoint) -> ConfigurationError:
+        return ConfigurationError(
             f"connection {self.conn_id!r}: found no Airflow REST API at {endpoint.base_url} (tried "
             "/api/v2/version, /api/v1/version and /api/experimental/test). Check that the host is the "
             "deployment's URL including its path prefix, or set the extra api_version"
+        )
+
+    # -- the runs that ended ------------------------------------------------------------------
+
+    async def alist_changed_runs(
+        self, dag_id: str, *, ended_after: datetime, states: tuple[str, ...] = FINISHED_WORDS
+    ) -> list[Page]:
+        """The DAG's runs in ``states`` that ended at or after a time, all pages, earliest end first (async).
+
+        The API generation is probed first when not yet known; the experimental API cannot list
+        runs and is refused with a :class:`ConfigurationError`. Each run carries ``changed_at`` and
+        ``finished_at`` (its ``end_date``) and ``conf`` in its ``extra``.
+        """
+        generation = await self.aget_api_version()
+        return await self.alist_pages(
+            lambda page: self.api.changed_runs_request(
+                generation, dag_id, ended_after=ended_after, states=states, page=page
+            ),
+            lambda response: self.api.parse_changed_runs(response, generation, dag_id),
         )
 
     # -- the run lifecycle --------------------------------------------------------------------

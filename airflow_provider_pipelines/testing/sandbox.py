@@ -74,7 +74,10 @@ class FakeRun:
     plan: Plan
     created: float = field(default_factory=time.monotonic)
     data: dict[str, Any] = field(default_factory=dict)
-    forced: str | None = None  # a status set by cancel
+    forced: str | None = None  # a status set by cancel, or by the admin plane's finish
+    #: wall-clock times (what the vendor shows): when the run was created, when it was forced
+    created_wall: float = field(default_factory=time.time)
+    forced_wall: float | None = None
 
     def status(self, now: float | None = None) -> str:
         if self.forced is not None:
@@ -92,6 +95,24 @@ class FakeRun:
 
     def remaining(self) -> float:
         return max(0.0, sum(s for _, s in self.plan.phases) - (time.monotonic() - self.created))
+
+    def force(self, word: str) -> None:
+        """Set the run's status for good, now (a cancel, a state set through the API, a finish)."""
+        self.forced = word
+        self.forced_wall = time.time()
+
+    def restart_plan(self) -> None:
+        """Start the run's plan again from now (a run that waited, e.g. on a paused DAG)."""
+        self.created = time.monotonic()
+        self.created_wall = time.time()
+
+    def ended_wall(self, finished_words: frozenset[str]) -> float | None:
+        """When the run reached one of ``finished_words`` (wall clock), or None while it has not."""
+        if self.forced is not None:
+            return self.forced_wall if self.forced in finished_words else None
+        if self.plan.final in finished_words and self.status() == self.plan.final:
+            return self.created_wall + sum(seconds for _, seconds in self.plan.phases)
+        return None
 
 
 @dataclass
@@ -125,6 +146,8 @@ class FakeVendor:
     #: status words of a run plan built from (duration, outcome)
     running_word: str
     success_word: str
+    #: the status words of a run that has ended (what the admin plane's finish may set)
+    finished_words: frozenset[str] = frozenset()
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
@@ -154,6 +177,18 @@ class FakeVendor:
 
     def reset(self) -> None:
         self.runs.clear()
+
+    def finish(self, run_id: str, outcome: str | None) -> FakeRun:
+        """End a run now with ``outcome`` (default: success), whatever its plan said.
+
+        ``KeyError`` for an unknown run, ``ValueError`` for a word that does not end a run here.
+        """
+        run = self.runs[run_id]
+        word = outcome or self.success_word
+        if word not in self.finished_words:
+            raise ValueError(f"outcome must be one of {sorted(self.finished_words)}, got {word!r}")
+        run.force(word)
+        return run
 
     def summary(self) -> list[dict[str, Any]]:
         return [
@@ -389,6 +424,7 @@ class Sandbox:
         app.router.add_post(ADMIN + "/faults", self._admin_fault)
         app.router.add_get(ADMIN + "/requests", self._admin_requests)
         app.router.add_get(ADMIN + "/runs/{vendor}", self._admin_runs)
+        app.router.add_post(ADMIN + "/runs/{vendor}/{run_id}/finish", self._admin_finish)
         app.router.add_get(ADMIN + "/health", self._admin_health)
         app.router.add_post(ADMIN + "/outage", self._admin_outage)
         app.router.add_post(ADMIN + "/rate_limit", self._admin_rate_limit)
@@ -445,6 +481,19 @@ class Sandbox:
         if fake is None:
             return web.json_response({"error": "unknown vendor"}, status=404)
         return web.json_response(fake.summary())
+
+    async def _admin_finish(self, request: web.Request) -> web.Response:
+        fake = self.fakes.get(request.match_info["vendor"])
+        if fake is None:
+            return web.json_response({"error": "unknown vendor"}, status=404)
+        data = await request.json()
+        try:
+            run = fake.finish(request.match_info["run_id"], data.get("outcome"))
+        except KeyError:
+            return web.json_response({"error": f"no run {request.match_info['run_id']!r}"}, status=404)
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"run_id": run.run_id, "status": run.forced, "ended": run.forced_wall})
 
     async def _admin_outage(self, request: web.Request) -> web.Response:
         data = await request.json()
@@ -592,6 +641,16 @@ class SandboxClient:
     def vendor_admin(self, vendor: str, action: str, body: Any = None) -> Any:
         """Call one of a fake vendor's own admin actions (``POST /_sandbox/<vendor>/<action>``)."""
         return self._call("POST", f"/{vendor}/{action}", body if body is not None else {})
+
+    def finish(self, vendor: str, run_id: str, outcome: str | None = None) -> float:
+        """End a run now, whatever its plan said, with ``outcome`` (a status word of the vendor's that
+        ends a run; default its success word). Returns when it ended (unix time, the sandbox's clock).
+
+        Plan runs to last long (``plan(vendor, key, duration=3600)``) and finish them on demand, to
+        make a run end exactly when a test (or an event-driven DAG you try out) wants it to.
+        """
+        ended: float = self._call("POST", f"/runs/{vendor}/{run_id}/finish", {"outcome": outcome})["ended"]
+        return ended
 
     def runs(self, vendor: str) -> list[dict[str, Any]]:
         """The runs a fake vendor holds: id, key, status, data."""

@@ -16,6 +16,9 @@ Point a ``dataops_live`` connection's host at ``<sandbox>/dataops``; the hook ad
   ``SANDBOX_TRANSFORM_JOBS`` sets how many transformation jobs there are (default 1).
 * **Lists** paginate like GitLab: ``page``, ``per_page`` (default 20, max 100) and the headers
   ``x-page``, ``x-per-page``, ``x-next-page``, ``x-prev-page``, ``x-total``, ``x-total-pages``, ``Link``.
+  The pipelines list filters on ``ref``, ``status``, ``source`` and ``updated_after`` and sorts by
+  ``order_by`` (``id`` or ``updated_at``) and ``sort``. A pipeline's ``updated_at`` is when it ended,
+  or now while it goes on; ``SandboxClient.finish`` ends one on demand.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
+from airflow_provider_pipelines.isotime import parse_iso
 from airflow_provider_pipelines.testing.sandbox import FakeRun, FakeVendor, Handler
 
 API = "/api/v4"
@@ -52,7 +56,7 @@ def _after(when: str | None, seconds: float) -> bool:
     if when is None:
         return True
     try:
-        return seconds > datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
+        return seconds > parse_iso(when).timestamp()
     except ValueError:
         return False
 
@@ -73,6 +77,7 @@ class FakeDataOps(FakeVendor):
     trigger_token = "sandbox-dataops-trigger-token"
     running_word = "running"
     success_word = "success"
+    finished_words = frozenset(_FINISHED)
 
     def routes(self) -> list[tuple[str, str, Handler]]:
         project = API + "/projects/{project}"
@@ -203,13 +208,11 @@ class FakeDataOps(FakeVendor):
             return _message(404, "404 Not found")
         return web.json_response(self._pipeline_json(run))
 
-    @staticmethod
-    def _updated(run: FakeRun) -> float:
-        """When a pipeline last changed (wall clock): when its last phase ended, once it has; now, while
-        it goes on (a running pipeline's jobs keep updating it)."""
-        if run.forced is None and run.status() == run.plan.final:
-            return float(run.data["created_at"]) + sum(seconds for _, seconds in run.plan.phases)
-        return time.time()
+    def _updated(self, run: FakeRun) -> float:
+        """When a pipeline last changed (wall clock): when it ended, once it has; now, while it goes on
+        (a running pipeline's jobs keep updating it)."""
+        ended = run.ended_wall(self.finished_words)
+        return time.time() if ended is None else ended
 
     async def list_pipelines(self, request: web.Request) -> web.Response:
         project, denied = self._read_access(request, public_ok=False)
@@ -225,8 +228,15 @@ class FakeDataOps(FakeVendor):
             and query.get("source", run.data["source"]) == run.data["source"]
             and _after(query.get("updated_after"), self._updated(run))
         ]
-        rows.sort(key=lambda run: int(run.run_id), reverse=query.get("sort", "desc") != "asc")
-        return self._paginated(request, [self._pipeline_json(run, brief=True) for run in rows])
+        order_by = query.get("order_by", "id")
+        if order_by not in ("id", "updated_at"):
+            return web.json_response({"error": "order_by does not have a valid value"}, status=400)
+        # GitLab sorts by the column, then by id; every row's values are taken once, as a query would
+        keyed = [
+            ((self._updated(run) if order_by == "updated_at" else 0.0), int(run.run_id), run) for run in rows
+        ]
+        keyed.sort(key=lambda row: (row[0], row[1]), reverse=query.get("sort", "desc") != "asc")
+        return self._paginated(request, [self._pipeline_json(run, brief=True) for _, _, run in keyed])
 
     async def get_variables(self, request: web.Request) -> web.Response:
         project, denied = self._read_access(request, public_ok=False)
@@ -276,7 +286,7 @@ class FakeDataOps(FakeVendor):
             return _message(404, "404 Not found")
         run.data["cancels"] += 1
         if run.status() not in _FINISHED:
-            run.forced = "canceled"
+            run.force("canceled")
         return web.json_response(self._pipeline_json(run))
 
     async def get_user(self, request: web.Request) -> web.Response:
@@ -309,9 +319,11 @@ class FakeDataOps(FakeVendor):
             "updated_at": _iso(self._updated(run)),
             "web_url": self._web_url(run),
         }
-        if not brief:
+        if not brief:  # a list row has neither (as in GitLab)
             label = _LABELS.get(status, status.replace("_", " "))
             data["detailed_status"] = {"icon": f"status_{status}", "text": label, "label": label}
+            ended = run.ended_wall(self.finished_words)
+            data["finished_at"] = None if ended is None else _iso(ended)
         return data
 
     def _jobs(self, run: FakeRun) -> list[dict[str, Any]]:

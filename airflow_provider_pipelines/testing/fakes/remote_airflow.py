@@ -74,6 +74,34 @@ def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when else None
 
 
+def _wall(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, timezone.utc)
+
+
+def _ended_within(
+    ended: float | None, gte: datetime | None, lte: datetime | None, *, open_runs_match_gte: bool
+) -> bool:
+    """Airflow's end_date range filter: a run that has not ended has no end date to compare, yet
+    Airflow 3.3 (``/api/v2``) lets it pass a lower bound."""
+    if gte is not None:
+        if ended is None and not open_runs_match_gte:
+            return False
+        if ended is not None and ended < gte.timestamp():
+            return False
+    return lte is None or (ended is not None and ended <= lte.timestamp())
+
+
+def _sort_value(field: str, run: FakeRun, ended: float | None) -> tuple[int, Any]:
+    """The sort key of a row: a missing time sorts first (SQLite's order for NULL)."""
+    if field == "end_date":
+        return (0, 0.0) if ended is None else (1, ended)
+    if field == "start_date":
+        return (1, run.created_wall)
+    if field == "dag_run_id":
+        return (1, run.data["dag_run_id"])
+    return (1, int(run.run_id))
+
+
 def _parse_when(value: Any) -> datetime | None:
     """An aware datetime from ISO text; None when absent; ValueError when not ISO or naive."""
     if value is None:
@@ -94,6 +122,7 @@ class FakeRemoteAirflow(FakeVendor):
     api_key = "sandbox-astronomer-api-key"
     running_word = "running"
     success_word = "success"
+    finished_words = frozenset({"success", "failed"})
     initial_dags = {"etl": False, "report": False, "paused_etl": True}
     token_lifetime = 3600.0
 
@@ -125,6 +154,7 @@ class FakeRemoteAirflow(FakeVendor):
                 ("GET", "/dags/{dag_id}", self.get_dag, False),
                 ("PATCH", "/dags/{dag_id}", self.patch_dag, False),
                 ("POST", "/dags/{dag_id}/dagRuns", self.trigger, False),
+                ("GET", "/dags/{dag_id}/dagRuns", self.list_runs, False),
                 ("GET", "/dags/{dag_id}/dagRuns/{run_id}", self.get_run, False),
                 ("PATCH", "/dags/{dag_id}/dagRuns/{run_id}", self.patch_run, False),
                 ("GET", "/dags/{dag_id}/dagRuns/{run_id}/taskInstances", self.task_instances, False),
@@ -253,15 +283,21 @@ class FakeRemoteAirflow(FakeVendor):
             queued_at=datetime.now(timezone.utc).isoformat(),
         )
 
+    def ended(self, run: FakeRun) -> float | None:
+        """When the run ended (wall clock), or None while it has not."""
+        return None if self.state(run) not in self.finished_words else run.ended_wall(self.finished_words)
+
     def run_json(self, gen: str, run: FakeRun) -> dict[str, Any]:
+        state = self.state(run)
+        ended = self.ended(run)
         data = {
             "dag_run_id": run.data["dag_run_id"],
             "dag_id": run.key,
             "logical_date": run.data["logical_date"],
             "queued_at": run.data["queued_at"],
-            "start_date": None,
-            "end_date": None,
-            "state": self.state(run),
+            "start_date": None if state == "queued" else _iso(_wall(run.created_wall)),
+            "end_date": None if ended is None else _iso(_wall(ended)),
+            "state": state,
             "conf": run.data["conf"],
             "run_type": "manual",
             "note": None,
@@ -285,7 +321,7 @@ class FakeRemoteAirflow(FakeVendor):
         for run in self.runs.values():
             if run.key == dag_id and run.data.get("held"):
                 run.data["held"] = False
-                run.created = time.monotonic()  # its plan starts now
+                run.restart_plan()  # its plan starts now
 
     def _task_instances(self, run: FakeRun) -> list[dict[str, Any]]:
         state = self.state(run)
@@ -467,6 +503,45 @@ class FakeRemoteAirflow(FakeVendor):
             pass  # the client went away (it cut the wait short)
         return response
 
+    async def list_runs(self, gen: str, request: web.Request) -> web.Response:
+        """``GET /dags/{dag_id}/dagRuns``: the filters and sort orders event watchers use.
+
+        ``end_date_gte`` / ``end_date_lte`` (on ``/api/v2`` a run that has not ended matches a lower
+        bound, as Airflow 3.3's does), ``state`` (repeated), ``order_by`` (``id``, ``end_date``,
+        ``start_date``, ``dag_run_id``; ``-`` sorts descending; no end date sorts first, as SQLite
+        does), ``limit`` (at most 100) and ``offset``.
+        """
+        dag_id = request.match_info["dag_id"]
+        if (missing := self._dag_or_404(gen, dag_id)) is not None:
+            return missing
+        query = request.query
+        try:
+            gte = _parse_when(query.get("end_date_gte"))
+            lte = _parse_when(query.get("end_date_lte"))
+            limit = min(100, int(query.get("limit", "50" if gen == "v2" else "100")))
+            offset = int(query.get("offset", "0"))
+        except ValueError as exc:
+            return self.error(gen, 422 if gen == "v2" else 400, f"bad query parameter: {exc}")
+        order = query.get("order_by", "id")
+        field = order.lstrip("-")
+        if field not in ("id", "end_date", "start_date", "dag_run_id"):
+            return self.error(
+                gen, 400, f"Ordering with '{field}' is disallowed or the attribute does not exist"
+            )
+        states = query.getall("state", [])
+        rows = []
+        for run in self.runs.values():
+            ended = self.ended(run)
+            if run.key != dag_id or (states and self.state(run) not in states):
+                continue
+            if _ended_within(ended, gte, lte, open_runs_match_gte=gen == "v2"):
+                rows.append((run, ended))
+        rows.sort(
+            key=lambda row: (_sort_value(field, *row), int(row[0].run_id)), reverse=order.startswith("-")
+        )
+        chunk = [self.run_json(gen, run) for run, _ in rows[offset : offset + limit]]
+        return web.json_response({"dag_runs": chunk, "total_entries": len(rows)})
+
     async def patch_run(self, gen: str, request: web.Request) -> web.Response:
         run = self._run_or_404(gen, request)
         if isinstance(run, web.Response):
@@ -483,7 +558,7 @@ class FakeRemoteAirflow(FakeVendor):
             return self.error(
                 gen, 422 if gen == "v2" else 400, "body must be {'state': queued|success|failed}"
             )
-        run.forced = body["state"]
+        run.force(body["state"])
         run.data["held"] = False
         run.data.setdefault("patches", []).append(body["state"])
         return web.json_response(self.run_json(gen, run))
