@@ -246,16 +246,29 @@ class RealAirflow:
             return set()
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
-        """One call to the deployment's /api/v2 as the admin (a fresh token each time)."""
+        """One call to the deployment's /api/v2 as the admin (a fresh token each time). A read is tried
+        up to three times: on a loaded 2-core machine the API server sometimes answers 5xx (SQLite
+        busy) or not in time; a write is sent once."""
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"{self.url}/api/v2/{path.lstrip('/')}",
-            data=data,
-            method=method,
-            headers={"Authorization": f"Bearer {self.token()}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=90) as resp:
-            return json.loads(resp.read())
+        tries = 3 if method == "GET" else 1
+        for attempt in range(1, tries + 1):
+            request = urllib.request.Request(
+                f"{self.url}/api/v2/{path.lstrip('/')}",
+                data=data,
+                method=method,
+                headers={"Authorization": f"Bearer {self.token()}", "Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=90) as resp:
+                    return json.loads(resp.read())
+            except urllib.error.HTTPError as exc:
+                if exc.code < 500 or attempt == tries:
+                    raise
+            except (OSError, urllib.error.URLError):
+                if attempt == tries:
+                    raise
+            time.sleep(2)
+        raise AssertionError("unreachable")
 
     def token(self, path: str = "/auth/token") -> str:
         """A token for the admin, straight from the remote (``/auth/token/cli`` ones live longer)."""
@@ -263,7 +276,7 @@ class RealAirflow:
         request = urllib.request.Request(
             self.url + path, data=body, headers={"Content-Type": "application/json"}, method="POST"
         )
-        with urllib.request.urlopen(request, timeout=10) as resp:
+        with urllib.request.urlopen(request, timeout=60) as resp:
             return str(json.loads(resp.read())["access_token"])
 
     def log_tails(self, lines: int = 25) -> str:
