@@ -262,6 +262,9 @@ def _lineage(
             externalQueryId=run_id, source=source_of(hook, run)
         )
     if error is not None:
+        # The provider's listener puts its own errorMessage (the task's exception, whose message names
+        # the vendor's first reason) over this one whenever it has the exception, which it has for a
+        # task that failed (provider 2.20); this one stands where it has none.
         facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
             message=str(error),
             programmingLanguage="python",
