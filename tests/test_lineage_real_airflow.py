@@ -24,8 +24,9 @@ from tests.dagrun import run_dag
 from tests.openlineage_capture import NAMESPACE, Events, of_type, openlineage_on, run_facets
 from tests.real_airflow import REMOTE_NAMESPACE, RealAirflow
 
-#: the remote is a real Airflow 3 (api-server and /api/v2); the 2.11 job leaves this module out
-pytestmark = pytest.mark.airflow3_only
+#: the remote is a real Airflow 3 (api-server and /api/v2): the 2.11 job and the Python-version jobs
+#: leave this module out
+pytestmark = [pytest.mark.airflow3_only, pytest.mark.cluster]
 
 
 @pytest.fixture
