@@ -31,12 +31,16 @@ method and secret-free URL, the status, and a short excerpt of the body.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_pipelines._compat import AirflowException
 
 if TYPE_CHECKING:
     from airflow_provider_pipelines.runs import RemoteRun
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class PipelinesError(AirflowException):
@@ -119,11 +123,17 @@ class StartUncertainError(PipelinesError):
 
 
 class RunError(PipelinesError):
-    """The remote run did not end in success."""
+    """The remote run did not end in success.
 
-    def __init__(self, message: str, run: RemoteRun | None = None) -> None:
+    :param run: the run as last seen.
+    :param reasons: the vendor's account of why (failed jobs or tasks, log tails), one line each;
+        the message names the first.
+    """
+
+    def __init__(self, message: str, run: RemoteRun | None = None, reasons: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.run = run
+        self.reasons = tuple(reasons)
 
 
 class RunFailedError(RunError):
@@ -141,3 +151,22 @@ class RunTimeoutError(RunError):
 class RunUnknownError(RunError):
     """Every read of a run failed for longer than the task allows, and none ever succeeded: the
     vendor may not know the run (InVision answers a bare 500 for a run id it does not know)."""
+
+
+def keeps_run_error(method: F) -> F:
+    """Keep a :class:`RunError` that ends a task method on the task (``run_error``) before it goes on up.
+
+    The OpenLineage FAIL event is built after the task failed, from the task object
+    alone (``get_openlineage_facets_on_failure``): this is how it learns the run and
+    the vendor's reasons without asking the vendor again.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except RunError as exc:
+            self.run_error = exc
+            raise
+
+    return wrapper  # type: ignore[return-value]

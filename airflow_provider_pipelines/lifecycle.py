@@ -351,7 +351,7 @@ def conclude(
         if reasons:
             message += f": {reasons[0]}"
         logger.error("%s", message)
-        raise RunFailedError(message, run)
+        raise RunFailedError(message, run, reasons)
     raise RunTimeoutError(deadline_message(hook, run), run)
 
 
@@ -392,7 +392,7 @@ def handle_blocked(
     if reasons:
         message += f": {reasons[0]}"
     logger.error("%s", message)
-    raise RunBlockedError(message, run)
+    raise RunBlockedError(message, run, reasons)
 
 
 def handle_deadline(
@@ -468,6 +468,15 @@ class RunEvent:
         if status == "blocked" and run is not None and run.state is not RunState.BLOCKED:
             raise PipelinesError(f"the trigger sent 'blocked' for a run that is {run.state.value}")
         return cls(status=status, run=run, message=str(payload.get("message") or ""))
+
+
+def run_in_event(payload: Any) -> RemoteRun | None:
+    """The run a trigger event carries; None for an event without one, or a malformed one
+    (:func:`complete_from_event` reports those)."""
+    try:
+        return RunEvent.parse(payload).run
+    except PipelinesError:
+        return None
 
 
 def deadline_from(timeout: float, now: datetime | None = None) -> datetime:

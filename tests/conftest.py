@@ -6,6 +6,7 @@ its configuration at import time.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ import pytest  # noqa: E402
 
 from airflow_provider_pipelines.budget import forget_budgets  # noqa: E402
 from airflow_provider_pipelines.testing import Sandbox, SandboxClient  # noqa: E402
+from tests.real_airflow import REAL_CONN, REMOTE_DAGS, RealAirflow, free_port  # noqa: E402
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -110,3 +112,25 @@ def cluster(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield deployment
     finally:
         deployment.stop()
+
+
+@pytest.fixture(scope="session")
+def real_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAirflow]:
+    """One real Airflow 3 remote for the whole run (tests/real_airflow.py), reached through REAL_CONN.
+
+    Where the OpenLineage provider is installed, the remote runs it too, with a file
+    transport of its own (``lineage_file``): tests/test_lineage_real_airflow.py reads it.
+    """
+    remote = RealAirflow(
+        tmp_path_factory.mktemp("remote-airflow"),
+        free_port(),
+        openlineage=importlib.util.find_spec("airflow.providers.openlineage") is not None,
+    )
+    remote.start(REMOTE_DAGS, lifetime=1200)
+    print(f"\nreal remote Airflow 3 on {remote.url} ready in {remote.startup_seconds:.1f}s")
+    os.environ[REAL_CONN] = remote.connection()
+    try:
+        yield remote
+    finally:
+        os.environ.pop(REAL_CONN, None)
+        remote.stop()

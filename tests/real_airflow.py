@@ -28,6 +28,12 @@ from pathlib import Path
 from typing import Any
 
 TOKEN_LIFETIME = 5
+#: the OpenLineage namespace of the remote's own jobs
+REMOTE_NAMESPACE = "remote"
+#: the DAGs of the remote that tests/test_real_airflow.py and tests/test_lineage_real_airflow.py use
+REMOTE_DAGS = Path(__file__).parent / "remote_dags"
+#: the connection (an environment variable) that reaches it
+REAL_CONN = "AIRFLOW_CONN_REMOTE_AIRFLOW_REAL"
 STARTUP_LIMIT = 240.0
 COMPONENTS = ("api-server", "scheduler", "dag-processor")
 
@@ -73,6 +79,8 @@ class RealAirflow:
     components: tuple[str, ...] = COMPONENTS
     #: settings over the remote's own (e.g. connections, log level)
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: run the OpenLineage provider's listener (when installed), writing to :attr:`lineage_file`
+    openlineage: bool = False
     #: process name (a component, or a name given to :meth:`start_component`) -> its process
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     password: str = ""
@@ -89,6 +97,21 @@ class RealAirflow:
     @property
     def home(self) -> Path:
         return self.base / "home"
+
+    @property
+    def lineage_file(self) -> Path:
+        """Where the remote's OpenLineage file transport writes its events, one JSON event a line."""
+        return self.base / "openlineage.jsonl"
+
+    def lineage_env(self) -> dict[str, str]:
+        """The remote's own OpenLineage settings (namespace ``remote``), when it is to run it."""
+        if not self.openlineage:
+            return {}
+        transport = {"type": "file", "log_file_path": str(self.lineage_file), "append": True}
+        return {
+            "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
+            "AIRFLOW__OPENLINEAGE__NAMESPACE": REMOTE_NAMESPACE,
+        }
 
     def connection(self, **fields: Any) -> str:
         """An ``AIRFLOW_CONN_*`` value for this remote (login + password unless told otherwise)."""
@@ -114,7 +137,11 @@ class RealAirflow:
             shutil.copytree(
                 folder, self.base / "dags", ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True
             )
-        self._env = {**remote_env(self.home, self.base / "dags", self.port), **self.extra_env}
+        self._env = {
+            **remote_env(self.home, self.base / "dags", self.port),
+            **self.lineage_env(),
+            **self.extra_env,
+        }
         self._deadline = time.monotonic() + lifetime
         subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"],

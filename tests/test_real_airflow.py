@@ -1,7 +1,8 @@
 """The operator against a REAL Airflow 3 remote: API server, scheduler and dag-processor on 127.0.0.1.
 
-One remote is started for the whole test run (see ``tests/real_airflow.py``; its DAGs are
-in ``tests/remote_dags/``) and stopped at the end. The operator runs in this process
+One remote is started for the whole test run (the ``real_airflow`` fixture in
+``tests/conftest.py``, see ``tests/real_airflow.py``; its DAGs are in ``tests/remote_dags/``)
+and stopped at the end. The operator runs in this process
 through ``dag.test()``, with its own AIRFLOW_HOME; the connection ``remote_airflow_real``
 holds the remote's admin login and password, so every call goes through ``/auth/token``,
 whose tokens the remote lets expire after a few seconds.
@@ -14,9 +15,7 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -35,26 +34,12 @@ from airflow_provider_pipelines.lifecycle import (
 from airflow_provider_pipelines.runs import RunState
 from tests.airflow_proxy import AirflowProxy
 from tests.dagrun import HAS_TASK_STATE_STORE, run_dag
-from tests.real_airflow import TOKEN_LIFETIME, RealAirflow, free_port
+from tests.real_airflow import REAL_CONN, TOKEN_LIFETIME, RealAirflow
 
 #: the remote is a real Airflow 3 (api-server and /api/v2); the 2.11 job leaves this module out
 pytestmark = [pytest.mark.airflow3_only, pytest.mark.cluster]
 
-REMOTE_DAGS = Path(__file__).parent / "remote_dags"
-CONN = "AIRFLOW_CONN_REMOTE_AIRFLOW_REAL"
-
-
-@pytest.fixture(scope="session")
-def real_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAirflow]:
-    remote = RealAirflow(tmp_path_factory.mktemp("remote-airflow"), free_port())
-    remote.start(REMOTE_DAGS, lifetime=1200)
-    print(f"\nreal remote Airflow 3 on {remote.url} ready in {remote.startup_seconds:.1f}s")
-    os.environ[CONN] = remote.connection()
-    try:
-        yield remote
-    finally:
-        os.environ.pop(CONN, None)
-        remote.stop()
+CONN = REAL_CONN
 
 
 @pytest.fixture

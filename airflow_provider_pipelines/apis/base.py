@@ -88,6 +88,8 @@ class VendorApi(ABC):
     statuses: ClassVar[StatusTable]
     #: the ``ref`` keys a run needs
     ref_keys: ClassVar[tuple[str, ...]]
+    #: the kind of remote run, for OpenLineage (``jobType`` of the ``pipelines_remoteRun`` facet)
+    lineage_job_type: ClassVar[str]
 
     @abstractmethod
     def read_request(self, ref: Mapping[str, str]) -> ApiRequest:

@@ -36,6 +36,7 @@ class DataformApi(VendorApi):
 
     vendor = "dataform"
     display_name = "Dataform"
+    lineage_job_type = "DATAFORM_RUN"
     statuses = STATUSES
     ref_keys = ("project_id", "run_id")
 

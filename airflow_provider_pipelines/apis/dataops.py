@@ -95,6 +95,7 @@ class DataOpsApi(VendorApi):
 
     vendor = "dataops"
     display_name = "DataOps.live"
+    lineage_job_type = "DATAOPS_PIPELINE"
     statuses = STATUSES
     ref_keys = ("project", "pipeline_id")
 

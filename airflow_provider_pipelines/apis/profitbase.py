@@ -36,6 +36,7 @@ class ProfitbaseApi(VendorApi):
 
     vendor = "profitbase"
     display_name = "Profitbase InVision"
+    lineage_job_type = "INVISION_DATA_FLOW"
     statuses = STATUSES
     ref_keys = ("data_flow_id", "run_id")
 

@@ -289,6 +289,7 @@ class RemoteAirflowApi(VendorApi):
 
     vendor = "remote_airflow"
     display_name = "Remote Airflow"
+    lineage_job_type = "AIRFLOW_DAG_RUN"
     statuses = STATUSES
     ref_keys = ("api", "dag_id", "dag_run_id")
 

@@ -12,13 +12,14 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_pipelines._compat import BaseOperator, default_deferrable
-from airflow_provider_pipelines.errors import PipelinesError
+from airflow_provider_pipelines.errors import PipelinesError, RunError, keeps_run_error
 from airflow_provider_pipelines.links import RUN_ID_KEY, RUN_URL_KEY
 from airflow_provider_pipelines.validation import is_template, require_bool, require_seconds
 
 if TYPE_CHECKING:
     from airflow_provider_pipelines.hooks import VendorHook
     from airflow_provider_pipelines.hooks.base import PipelineHook
+    from airflow_provider_pipelines.lineage import ParentInfo
     from airflow_provider_pipelines.runs import RemoteRun, RunState
 
 # The lifecycle, the hooks and the HTTP layer are imported inside the methods that use them, when
@@ -44,6 +45,11 @@ class RemoteRunOperator(BaseOperator):
         Past it the task fails, and the run is cancelled where the vendor allows it.
     :param cancel_on_timeout: cancel the run at the deadline or when the task is killed,
         where the vendor can cancel.
+    :param openlineage_inject_parent_info: when the OpenLineage provider is installed and
+        enabled, tell the remote run which Airflow task started it, where the vendor takes
+        such metadata (a remote Airflow's DAG run conf, DataOps.live pipeline variables for
+        dbt-ol); values the user set are never overwritten. Default True; False turns it off.
+        Dataform and InVision take no caller metadata: there it does nothing.
     """
 
     hook_class: ClassVar[VendorHook]
@@ -63,6 +69,7 @@ class RemoteRunOperator(BaseOperator):
         poll_interval: float | timedelta = DEFAULT_POLL_INTERVAL,
         timeout: float | timedelta | None = DEFAULT_TIMEOUT,
         cancel_on_timeout: bool = True,
+        openlineage_inject_parent_info: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -74,12 +81,18 @@ class RemoteRunOperator(BaseOperator):
         self.poll_interval = require_seconds("poll_interval", poll_interval) or DEFAULT_POLL_INTERVAL
         self.timeout = require_seconds("timeout", DEFAULT_TIMEOUT if timeout is None else timeout) or 0.0
         self.cancel_on_timeout = require_bool("cancel_on_timeout", cancel_on_timeout)
+        self.openlineage_inject_parent_info = require_bool(
+            "openlineage_inject_parent_info", openlineage_inject_parent_info
+        )
         self._active_run: RemoteRun | None = None
         #: set by :meth:`resume_or_start` before :meth:`start`: the run an earlier try of this task
         #: instance started, which ended without success and which the new run replaces
         self.earlier_run: RemoteRun | None = None
         #: the run's web link as pushed to XCom in this process; the extra link reads it (links.py)
         self._run_url: str | None = None
+        #: the remote run as this task last saw it, and the error that ended it: OpenLineage reads them
+        self.last_run: RemoteRun | None = None
+        self.run_error: RunError | None = None
 
     # -- what a vendor operator provides ---------------------------------------------------
 
@@ -113,6 +126,7 @@ class RemoteRunOperator(BaseOperator):
     def get_hook(self) -> PipelineHook:
         return self.hook_class(self.conn_id)
 
+    @keeps_run_error
     def execute(self, context: Any) -> str:
         from airflow_provider_pipelines.lifecycle import (
             PollSchedule,
@@ -145,7 +159,7 @@ class RemoteRunOperator(BaseOperator):
             blocked_grace=self.blocked_grace,
         )
         waiter.on_url = functools.partial(self.remember_url, context)
-        final = wait_in_worker(hook, run, waiter)
+        final = self.last_run = wait_in_worker(hook, run, waiter)
         self._active_run = None
         if waiter.blocked_expired():
             handle_blocked(hook, final, self.blocked_grace, self.log)
@@ -254,6 +268,7 @@ class RemoteRunOperator(BaseOperator):
 
     def remember(self, context: Any, run: RemoteRun) -> None:
         """Push the run's id and link to XCom and the log before any waiting: a started run is never lost."""
+        self.last_run = run
         ti = context["ti"]
         ti.xcom_push(key=RUN_ID_KEY, value=run.run_id)
         if run.url:
@@ -299,10 +314,12 @@ class RemoteRunOperator(BaseOperator):
             timeout=deadline - utcnow() + DEFERRAL_SAFETY_MARGIN,
         )
 
+    @keeps_run_error
     def execute_complete(self, context: Any, event: Any = None) -> str:
         """Resume after the trigger fired: success only on an explicit, well-formed success event."""
-        from airflow_provider_pipelines.lifecycle import complete_from_event, url_from_event
+        from airflow_provider_pipelines.lifecycle import complete_from_event, run_in_event, url_from_event
 
+        self.last_run = run_in_event(event) or self.last_run
         hook = self.get_hook()
         # the trigger's reads may have learnt the link (and logged it with the state); push it again
         # quietly, since this process cannot tell it from the one the start pushed
@@ -336,3 +353,32 @@ class RemoteRunOperator(BaseOperator):
             self.log.warning("Task killed; cancelled %s %s", name, run.describe())
         except PipelinesError as exc:
             self.log.error("Task killed; could not cancel %s %s: %s", name, run.describe(), exc)
+
+    # -- OpenLineage (called by apache-airflow-providers-openlineage, when installed) --------------
+
+    def lineage_parent(self, context: Any) -> ParentInfo | None:
+        """This task's OpenLineage run, for a vendor's ``start`` to hand to the remote run; None when
+        ``openlineage_inject_parent_info`` is off or OpenLineage is not installed and enabled."""
+        if not self.openlineage_inject_parent_info:
+            return None
+        from airflow_provider_pipelines.lineage import parent_info
+
+        return parent_info(context["ti"], self.log)
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The remote run's vendor and job type (the run does not exist yet)."""
+        from airflow_provider_pipelines.lineage import facets_on_start
+
+        return facets_on_start(self)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The remote run: id, link, vendor, final state (``externalQuery``, ``pipelines_remoteRun``)."""
+        from airflow_provider_pipelines.lineage import facets_on_complete
+
+        return facets_on_complete(self)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """As on complete, plus ``errorMessage`` with the vendor's reason the run failed."""
+        from airflow_provider_pipelines.lineage import facets_on_failure
+
+        return facets_on_failure(self)

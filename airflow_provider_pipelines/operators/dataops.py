@@ -64,6 +64,10 @@ class DataOpsPipelineOperator(RemoteRunOperator):
     :param manual_grace: how long a pipeline may wait on a manual job before the task fails,
         seconds or a timedelta (default 1 hour); None waits until ``timeout``.
     :param skipped_is_success: count a ``skipped`` pipeline as success (default False).
+    :param openlineage_inject_parent_info: when the OpenLineage provider is installed and enabled,
+        add the variables dbt-ol reads for its parent run (``OPENLINEAGE_CONTEXT``,
+        ``OPENLINEAGE_PARENT_ID``, ``OPENLINEAGE_ROOT_PARENT_ID``), naming this task's run,
+        unless ``variables`` sets any of them (default True).
     """
 
     template_fields: Sequence[str] = ("project", "ref", "pipeline_file", "variables")
@@ -124,10 +128,16 @@ class DataOpsPipelineOperator(RemoteRunOperator):
         # instance, so the first try skips the look (eight list requests).
         try_number = int(getattr(ti, "try_number", 1) or 1)
         self.log.info("This task's pipelines carry %s=%s (try %d)", MARKER_VARIABLE, marker, try_number)
+        variables = check_variables(self.variables, self.pipeline_file)
+        parent = self.lineage_parent(context)
+        if parent is not None:  # dbt-ol in the pipeline's jobs then names this task as their parent
+            from airflow_provider_pipelines.lineage import parent_variables
+
+            variables = parent_variables(variables, parent, self.log)
         return hook.start_pipeline(
             check_project(self.project),
             self.ref,
-            check_variables(self.variables, self.pipeline_file),
+            variables,
             marker=marker,
             look_first=try_number > 1,
         )

@@ -67,6 +67,9 @@ class TriggerRemoteDagRunOperator(RemoteRunOperator):
         cannot). Default True.
     :param unpause_if_paused: unpause the remote DAG when the run waits on it being paused
         (default False: only warn).
+    :param openlineage_inject_parent_info: when the OpenLineage provider is installed and enabled,
+        put ``conf["openlineage"]`` naming this task's run (the keys ``TriggerDagRunOperator``
+        writes), unless ``conf["openlineage"]`` already holds a parent or root key (default True).
     """
 
     template_fields: Sequence[str] = ("remote_dag_id", "conf", "logical_date", "dag_run_id")
@@ -147,10 +150,16 @@ class TriggerRemoteDagRunOperator(RemoteRunOperator):
         from airflow_provider_pipelines.hooks.remote_airflow import RemoteAirflowHook
 
         assert isinstance(hook, RemoteAirflowHook)
+        conf = check_conf(self.conf)
+        parent = self.lineage_parent(context)
+        if parent is not None:  # the remote's OpenLineage provider then names this task as the parent
+            from airflow_provider_pipelines.lineage import parent_conf
+
+            conf = parent_conf(conf, parent, self.log)
         run = hook.trigger_dag_run(
             self.remote_dag_id,
             dag_run_id=self.remote_run_id(context),
-            conf=check_conf(self.conf),
+            conf=conf,
             logical_date=normalise_logical_date(self.logical_date),
         )
         hook.check_paused(run, unpause=self.unpause_if_paused)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_pipelines._compat import BaseSensorOperator, default_deferrable
+from airflow_provider_pipelines.errors import RunError, keeps_run_error
 from airflow_provider_pipelines.validation import is_template, require_bool, require_seconds, require_str
 
 if TYPE_CHECKING:
@@ -51,6 +52,9 @@ class RemoteRunSensor(BaseSensorOperator):
         )
         self.poll_interval = interval
         self._last_seen: tuple[Any, str | None] | None = None  # the state the log last showed
+        #: the run as this sensor last read it, and the error that ended it: OpenLineage reads them
+        self.last_run: RemoteRun | None = None
+        self.run_error: RunError | None = None
         self._seen_since: Any = None
         self._unknown_watch: Any = None  # poke mode: the UnknownRunWatch of this sensor instance
 
@@ -88,7 +92,7 @@ class RemoteRunSensor(BaseSensorOperator):
 
         watch = self._watch(context)
         try:
-            run = hook.get_run(self.ref())
+            run = self.last_run = hook.get_run(self.ref())
         except TRANSIENT_ERRORS as exc:
             if watch is not None:
                 try:
@@ -167,6 +171,7 @@ class RemoteRunSensor(BaseSensorOperator):
         conclude(hook, run, self.log, success_states=self.success_states)  # raises unless it succeeded
         return True
 
+    @keeps_run_error
     def execute(self, context: Any) -> Any:
         from airflow_provider_pipelines.lifecycle import conclude, deadline_from, utcnow
 
@@ -243,10 +248,12 @@ class RemoteRunSensor(BaseSensorOperator):
             raise sensor_timeout(deadline_message(hook, final, note=waiter.failure_note()), self.soft_fail)
         return conclude(hook, final, self.log, success_states=self.success_states)
 
+    @keeps_run_error
     def execute_complete(self, context: Any, event: Any = None) -> str:
         """Resume after the trigger fired: success only on an explicit, well-formed success event."""
-        from airflow_provider_pipelines.lifecycle import complete_from_event
+        from airflow_provider_pipelines.lifecycle import complete_from_event, run_in_event
 
+        self.last_run = run_in_event(event) or self.last_run
         return complete_from_event(
             self.get_hook(),
             event,
@@ -255,3 +262,23 @@ class RemoteRunSensor(BaseSensorOperator):
             success_states=self.success_states,
             timeout=float(self.timeout),
         )
+
+    # -- OpenLineage (called by apache-airflow-providers-openlineage, when installed) --------------
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The watched run's vendor, job type and id."""
+        from airflow_provider_pipelines.lineage import facets_on_start
+
+        return facets_on_start(self, ref=self.ref())
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The watched run: id, link, vendor, final state (``externalQuery``, ``pipelines_remoteRun``)."""
+        from airflow_provider_pipelines.lineage import facets_on_complete
+
+        return facets_on_complete(self)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """As on complete, plus ``errorMessage`` with the vendor's reason the run failed."""
+        from airflow_provider_pipelines.lineage import facets_on_failure
+
+        return facets_on_failure(self)
