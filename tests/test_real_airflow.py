@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
