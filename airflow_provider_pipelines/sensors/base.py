@@ -243,7 +243,7 @@ class RemoteRunSensor(BaseSensorOperator):
             unknown_run_grace=self.unknown_run_grace,
             run_id=run_id,
         )
-        final = wait_in_worker(hook, run, waiter)
+        final = self.last_run = wait_in_worker(hook, run, waiter)
         if not final.state.is_terminal:
             raise sensor_timeout(deadline_message(hook, final, note=waiter.failure_note()), self.soft_fail)
         return conclude(hook, final, self.log, success_states=self.success_states)
