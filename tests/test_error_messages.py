@@ -191,7 +191,7 @@ def test_refused_names_the_connection_the_url_and_the_fix(monkeypatch, caplog, t
         "failing",
         conn_type="dataform_web",
         host=f"http://127.0.0.1:{port}/df",
-        password="t",
+        password="unit-test-token",
         extra=FAST,
     )
     with pytest.raises(NotSentError) as info:
@@ -211,7 +211,7 @@ def test_an_unresolvable_host_says_dns(monkeypatch, transport):
         "failing",
         conn_type="dataform_web",
         host=f"http://{UNRESOLVABLE}",
-        password="t",
+        password="unit-test-token",
         extra=FAST,
     )
     with pytest.raises(NotSentError) as info:
@@ -234,7 +234,7 @@ def test_https_to_a_plain_http_port_is_a_tls_error_not_retried(
         "failing",
         conn_type="dataform_web",
         host=host,
-        password="t",
+        password="unit-test-token",
         extra={**FAST, "max_attempts": 5},
     )
     with pytest.raises(TlsError) as info:
@@ -259,7 +259,7 @@ def test_an_untrusted_certificate_is_a_tls_error_tried_once(monkeypatch, caplog,
         "failing",
         conn_type="dataform_web",
         host=host,
-        password="t",
+        password="unit-test-token",
         extra={**FAST, "max_attempts": 5},
     )
     with pytest.raises(TlsError) as info:
@@ -275,7 +275,14 @@ def test_an_untrusted_certificate_is_a_tls_error_tried_once(monkeypatch, caplog,
 def test_verify_ssl_false_the_fix_the_message_names_reaches_that_server(monkeypatch, tls_server, transport):
     host = f"https://127.0.0.1:{tls_server.server_address[1]}"
     extra = {**FAST, "verify_ssl": False}
-    define(monkeypatch, "selfsigned", conn_type="dataform_web", host=host, password="t", extra=extra)
+    define(
+        monkeypatch,
+        "selfsigned",
+        conn_type="dataform_web",
+        host=host,
+        password="unit-test-token",
+        extra=extra,
+    )
     assert read(DataformHook("selfsigned"), transport).state is RunState.RUNNING
 
 
@@ -287,7 +294,7 @@ def test_a_connect_timeout_names_the_connection_and_the_fix(monkeypatch, full_ba
         "failing",
         conn_type="dataform_web",
         host=f"http://127.0.0.1:{full_backlog_port}",
-        password="t",
+        password="unit-test-token",
         extra=extra,
     )
     with pytest.raises(NotSentError) as info:
@@ -308,7 +315,7 @@ def test_a_read_timeout_names_the_connection_and_its_timeout_extra(sandbox, clie
         "slow",
         conn_type="dataform_web",
         host=sandbox.vendor_url("dataform"),
-        password="t",
+        password="unit-test-token",
         extra=extra,
     )
     with pytest.raises(AmbiguousError) as info:

@@ -131,7 +131,7 @@ def test_remote_airflow_set_but_unknown_words_are_refused_naming_the_extra(monke
         monkeypatch,
         "ui_remote",
         "remote_airflow",
-        {"host": "https://a.example", "password": "t"},
+        {"host": "https://a.example", "password": "unit-test-token"},
         {name: value},
     )
     with pytest.raises(ConfigurationError, match=f"extra '{name}' must be one of"):
@@ -251,7 +251,7 @@ class Body:
     ],
 )
 def test_a_test_through_the_rest_endpoint_names_the_users_connection(monkeypatch, call, named):
-    fields = {"host": "https://api.example", "password": "t"}
+    fields = {"host": "https://api.example", "password": "unit-test-token"}
     set_connection(monkeypatch, "spjWUzIp", "dataform_web", fields, {"verify_ssl": "maybe"})
     ok, message = call(DataformHook("spjWUzIp"))
     assert not ok
