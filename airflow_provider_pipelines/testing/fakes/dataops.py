@@ -227,6 +227,7 @@ class FakeDataOps(FakeVendor):
             and query.get("status", run.status()) == run.status()
             and query.get("source", run.data["source"]) == run.data["source"]
             and _after(query.get("updated_after"), self._updated(run))
+            and run.listable()
         ]
         order_by = query.get("order_by", "id")
         if order_by not in ("id", "updated_at"):
