@@ -527,7 +527,10 @@ class Sandbox:
 
     async def _admin_age_out(self, request: web.Request) -> web.Response:
         fake = self.fakes.get(request.match_info["vendor"])
-        run = fake.runs.get(request.match_info["run_id"]) if fake is not None else None
+        wanted = request.match_info["run_id"]
+        runs = fake.runs if fake is not None else {}
+        # the fake's own id, or the id a client knows the run by (a remote Airflow's dag_run_id)
+        run = runs.get(wanted) or next((r for r in runs.values() if r.data.get("dag_run_id") == wanted), None)
         if run is None:
             return web.json_response({"error": f"no run {request.match_info['run_id']!r}"}, status=404)
         run.age_out()
@@ -694,7 +697,8 @@ class SandboxClient:
         return ended
 
     def age_out(self, vendor: str, run_id: str) -> None:
-        """Make a run drop out of the fake's lists of changed runs until its status changes, as a run
+        """Make a run (its id, or a remote Airflow run's ``dag_run_id``) drop out of the fake's lists of
+        changed runs until its status changes, as a run
         that has not changed for longer than a reader's window (``updated_after`` / ``updated_at_gte``)
         drops out of a real one's. Reads of the run itself still answer."""
         self._call("POST", f"/runs/{vendor}/{run_id}/age_out", {})
