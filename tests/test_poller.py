@@ -73,9 +73,10 @@ def test_waits_on_one_project_share_one_list_and_each_ends_with_its_outcome(clie
     lists = [r for r in client.requests("dataops") if r["path"].split("?")[0].endswith("/pipelines")]
     assert lists and all("updated_after=" in r["path"] and "order_by=updated_at" in r["path"] for r in lists)
     for run in runs:
-        # its first read, and the read that confirmed the end the list showed: nothing in between
+        # the read that confirmed the end the list showed, and at most a first read (a wait whose
+        # run began within the list's window learns its first state from the list): nothing else
         reads = own_reads(client, run)
-        assert len(reads) == 2, (run.run_id, reads)
+        assert 1 <= len(reads) <= 2, (run.run_id, reads)
     assert left == 0  # the poller stopped with its last wait
 
 
@@ -83,17 +84,20 @@ def test_an_end_seen_in_a_list_fires_only_once_a_read_of_the_run_confirms_it(cli
     (run,) = start_pipelines(client, ["failed"], duration=1.0)
     stale = json.dumps({"id": int(run.run_id), "status": "running", "web_url": run.url})
 
+    def listed() -> bool:
+        return any(r["status"] == 200 and "updated_after=" in r["path"] for r in client.requests("dataops"))
+
     async def then_stale_confirmation() -> None:
-        while not await asyncio.to_thread(own_reads, client, run):
+        while not await asyncio.to_thread(listed):  # the run (1 s long) still runs then
             await asyncio.sleep(0.05)
         # the next read of the pipeline itself (the one confirming the end) answers "running"
         await asyncio.to_thread(client.fault, "status", rf"/pipelines/{run.run_id}$", status=200, body=stale)
 
     events, _ = events_of([make_trigger(run, "dataops_default", poll=0.3)], during=then_stale_confirmation)
     assert (events[0].status, events[0].run.state) == ("finished", RunState.FAILED)
-    # first read; the confirmation of the listed end, which said "running", so no event; the list
-    # showed the end again, and a second confirmation fired it
-    assert [r["fault"] for r in own_reads(client, run)] == [None, "status", None]
+    # (a first read, maybe;) the confirmation of the listed end, which said "running", so no event;
+    # the list showed the end again, and a second confirmation fired it
+    assert [r["fault"] for r in own_reads(client, run)][-2:] == ["status", None]
 
 
 def test_the_per_run_knob_reads_each_run_on_its_own(client, monkeypatch):
@@ -142,7 +146,8 @@ def test_remote_airflow_waits_across_dags_share_one_list(client, generation, v1_
         assert lists
     for run in runs:
         reads = [r for r in log if r["method"] == "GET" and r["path"].endswith(f"/dagRuns/{run.run_id}")]
-        assert len(reads) == 2, (run.run_id, reads)  # its first read, and the one confirming its end
+        # the one confirming its end, and a first read where no list could show the run first
+        assert (1 if generation == "v2" else 2) <= len(reads) <= 2, (run.run_id, reads)
     assert left == 0
 
 
@@ -211,3 +216,17 @@ def test_the_period_costs_the_fewest_requests(needs, pages, period):
     box.seats = {i: [_Seatlike(n)] for i, n in enumerate(needs)}  # type: ignore[misc]
     box.pages = pages
     assert box._period() == period
+
+
+@pytest.mark.parametrize(
+    ("listed_at", "since", "early"),
+    [
+        (T0, T0 - timedelta(seconds=1), True),  # it changed inside the next window: it should be there
+        (T0, T0 + timedelta(seconds=1), False),  # it only grew older than the window: unchanged
+        (None, T0, True),  # the row did not say when it changed: read it
+    ],
+)
+def test_a_run_missing_from_a_list_is_read_only_when_it_should_still_be_there(listed_at, since, early):
+    seat = object.__new__(poller.Seat)
+    seat.listed, seat.listed_at = True, listed_at
+    assert seat.left_early(since) is early

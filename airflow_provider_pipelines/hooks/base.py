@@ -385,6 +385,11 @@ class PipelineHook(BaseHook):
         """
         return None
 
+    def list_shows_new_runs(self, scope: str) -> bool:
+        """Whether :meth:`alist_scope_changes` shows every run that changed after the time asked, so
+        also a run begun after it (False: it shows only some changes, e.g. the runs that ended)."""
+        return False
+
     async def alist_scope_changes(
         self, scope: str, since: datetime, refs: Collection[Mapping[str, str]]
     ) -> list[Page]:

@@ -341,6 +341,9 @@ class DataOpsHook(PipelineHook):
         an id and the same project's path are two scopes)."""
         return ref["project"]
 
+    def list_shows_new_runs(self, scope: str) -> bool:
+        return True  # a pipeline's updated_at moves with each change, its creation included
+
     async def alist_scope_changes(
         self, scope: str, since: datetime, refs: Collection[Mapping[str, str]]
     ) -> list[Page]:

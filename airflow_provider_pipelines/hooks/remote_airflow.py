@@ -232,6 +232,9 @@ class RemoteAirflowHook(PipelineHook):
         generation = ref.get("api")
         return generation if generation in (V2, V1) else None
 
+    def list_shows_new_runs(self, scope: str) -> bool:
+        return scope == V2  # updated_at_gte; Airflow 2's batch list shows only the runs that ended
+
     async def alist_scope_changes(
         self, scope: str, since: datetime, refs: Collection[Mapping[str, str]]
     ) -> list[Page]:

@@ -40,8 +40,10 @@ schedule says, so its end is noticed as soon as before.
   the pages read), and succeeded. When its pause ends without such a look (the list failed, is
   late, or runs less often than the seat needs), the seat reads its run on its own: a failed
   list falls back to today's per-run reads.
-* A run listed by one read and missing from the next is read directly (a row that moved between
-  pages while they were read, a run deleted, a list that lies).
+* A run listed by one read and missing from the next, though its row changed after the next one's
+  window began (or did not say when it changed), is read directly: a row that moved between
+  pages while they were read, a run deleted, a list that lies. A run that only grew older than
+  the window has not changed: the list vouches for it as for any other.
 * The cursor is the vendor's clock (its ``Date`` header) when a list began, so a run that changes
   later is in the next window. Where rows are ordered by their change time (GitLab) and a read
   took several pages, the cursor moves only as far as the first page reached: a row that changed
@@ -66,6 +68,7 @@ from airflow_provider_pipelines.runs import RemoteRun
 if TYPE_CHECKING:
     from airflow_provider_pipelines.apis.base import Page
     from airflow_provider_pipelines.hooks.base import PipelineHook
+    from airflow_provider_pipelines.lifecycle import Waiter
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +113,13 @@ class PerRunReads:
 
 
 @contextlib.asynccontextmanager
-async def status_reads(hook: PipelineHook, ref: Mapping[str, str]) -> AsyncIterator[StatusReads]:
+async def status_reads(
+    hook: PipelineHook, ref: Mapping[str, str], waiter: Waiter | None = None
+) -> AsyncIterator[StatusReads]:
     """The reads of one wait: a seat on its scope's poller where the vendor lists runs, else per run.
 
+    ``waiter`` (the wait's schedule and start) lets a wait on a run begun within the poller's
+    window learn its first state from the next list instead of a read of its own.
     Raises :class:`PipelinesError` for a ref the hook cannot read (before any request).
     """
     scope = hook.list_scope(ref) if coalescing() else None
@@ -120,6 +127,10 @@ async def status_reads(hook: PipelineHook, ref: Mapping[str, str]) -> AsyncItera
         yield PerRunReads(hook, ref)
         return
     seat = Seat(_poller_for(hook, ref, scope), hook, ref)
+    if waiter is not None:
+        seat.born = waiter.started_at
+        seat.need = waiter.schedule.delay(waiter.elapsed())
+        seat.poller.needs_changed(seat.need)
     try:
         yield seat
     finally:
@@ -140,6 +151,7 @@ class Seat:
 
     __slots__ = (
         "began",
+        "born",
         "direct",
         "future",
         "hook",
@@ -147,6 +159,7 @@ class Seat:
         "known",
         "known_at",
         "listed",
+        "listed_at",
         "looked_at",
         "need",
         "news",
@@ -167,12 +180,15 @@ class Seat:
         self.known_at = -math.inf
         #: when the last list that vouched for this run began (loop time)
         self.looked_at = -math.inf
-        #: the last complete list showed this run
+        #: the last complete list showed this run, changed at this time (None: the row did not say)
         self.listed = False
+        self.listed_at: datetime | None = None
         #: seconds between two looks this wait needs (its schedule); the poller's period follows
         self.need = math.inf
         #: when the current pause began (loop time)
         self.began = -math.inf
+        #: when the run began (UTC), where known
+        self.born: datetime | None = None
         #: a changed run seen in a list (or _VANISHED), not yet read by the wait
         self.news: RemoteRun | None = None
         self.news_at = -math.inf
@@ -191,14 +207,18 @@ class Seat:
             if news.state.is_terminal:
                 self.direct = True  # confirmed by a read of its own before the event fires
             else:
+                self.direct = False
                 self._know(news, self.news_at)
                 return news
-        if not self.direct and not self._fresh():
-            await self._await_list()
-            news, self.news = self.news, None
-            if news is not None:
-                self.news = news  # a change arrived meanwhile: take it as any other news
+        if self.known_at == -math.inf and self.poller.lists_new_run(self.born):
+            # a run begun within the list's window: the next list shows it (else it is read below)
+            await self._await_list(self.need)
+            if self.news is not None:
                 return await self.read(last)
+        elif not self.direct and not self._fresh():
+            await self._await_list(min(1.0, 0.2 * self.need))
+            if self.news is not None:
+                return await self.read(last)  # a change arrived meanwhile
         if not self.direct and self._fresh():
             return last  # the lists vouch that nothing changed: no request
         started = asyncio.get_running_loop().time()
@@ -238,12 +258,19 @@ class Seat:
         if self.future is not None:
             _wake(self.future)
 
-    def looked(self, at: float, listed: bool | None) -> None:
-        """A good list read that began at ``at`` vouched for this run (``listed``: it showed the run;
-        None: it was cut before the end, and said nothing about a run it did not show)."""
+    def looked(self, at: float, listed: RemoteRun | bool | None) -> None:
+        """A good list read that began at ``at`` vouched for this run: it showed it (the row), or
+        not (False), or was cut before the end and says nothing of a run it did not show (None)."""
         self.looked_at = max(self.looked_at, at)
-        if listed is not None:
-            self.listed = listed
+        if isinstance(listed, RemoteRun):
+            self.listed, self.listed_at = True, _when(listed.extra.get("changed_at"))
+        elif listed is False:
+            self.listed, self.listed_at = False, None
+
+    def left_early(self, since: datetime) -> bool:
+        """Whether a run the last list showed, and this one (from ``since``) does not, should still
+        be on it: its row changed after ``since``, or did not say when it changed."""
+        return self.listed and (self.listed_at is None or self.listed_at >= since)
 
     def _know(self, run: RemoteRun, at: float) -> None:
         self.known = (run.state, run.vendor_status)
@@ -253,12 +280,10 @@ class Seat:
         """Whether something looked at the run after this pause began (a read, or a list)."""
         return max(self.known_at, self.looked_at) >= self.began - 0.01
 
-    async def _await_list(self) -> None:
-        """Wait for the list read under way or about to begin, when there is one soon enough."""
+    async def _await_list(self, slack: float) -> None:
+        """Wait for the list read under way, or one that begins within ``slack`` seconds."""
         loop = asyncio.get_running_loop()
-        now = loop.time()
-        until = self.poller.next_read_in(now)
-        slack = min(1.0, 0.2 * self.need)
+        until = self.poller.next_read_in(loop.time())
         if until is None or until > slack:
             return
         future = loop.create_future()
@@ -301,6 +326,8 @@ class Poller:
         self.next_at = math.inf  # loop time of the next read (inf: none planned)
         self.reading = False
         self.failures = 0
+        #: the list shows every run changed since the time asked (a run begun later is on it)
+        self.shows_new_runs = False
         self.task: asyncio.Task[None] | None = None
         self._alarm: asyncio.Future[None] | None = None
         self.name = f"{hook_cls.hook_name} {scope!r} on connection {conn_id!r}"
@@ -336,6 +363,13 @@ class Poller:
         """A seat's need changed: a read sooner than planned may be due."""
         if self._alarm is not None and self.loop.time() + need < self.next_at:
             _wake(self._alarm)
+
+    def lists_new_run(self, born: datetime | None) -> bool:
+        """Whether the next list shows a run begun at ``born`` (our clock; half the overlap is left
+        for clocks that differ), so that a wait on it need not read it first."""
+        if not self.shows_new_runs or self.failures or born is None or self.cursor is None:
+            return False
+        return born >= self.cursor - OVERLAP / 2
 
     def next_read_in(self, now: float) -> float | None:
         """Seconds until the next list read begins (0: under way); None when the lists are failing."""
@@ -406,10 +440,11 @@ class Poller:
     async def _cycle(self, hook: PipelineHook, started: float) -> None:
         wall = datetime.now(timezone.utc)
         assert self.cursor is not None
+        since = self.cursor - OVERLAP
         refs = [seats[0].ref for seats in self.seats.values()]
         self.reading = True
         try:
-            pages = await hook.alist_scope_changes(self.scope, self.cursor - OVERLAP, refs)
+            pages = await hook.alist_scope_changes(self.scope, since, refs)
         except Exception as exc:  # any failure: the waits read on their own meanwhile
             self.reading = False
             self._failed(exc)
@@ -422,7 +457,7 @@ class Poller:
         self.pages = max(1, len(pages))
         cut = pages[-1].next_page is not None
         self.cursor = next_cursor(self.cursor, wall, pages, cut)
-        self._dispatch(pages, started, cut)
+        self._dispatch(pages, started, cut, since)
         self._wake_waiting()
 
     def _failed(self, exc: BaseException) -> None:
@@ -439,27 +474,28 @@ class Poller:
             if seat.future is not None:
                 _wake(seat.future)
 
-    def _dispatch(self, pages: Sequence[Page], started: float, cut: bool) -> None:
-        """Wake the seats whose run the list shows changed, or no longer shows; vouch for the rest."""
-        shown: set[Hashable] = set()
+    def _dispatch(self, pages: Sequence[Page], started: float, cut: bool, since: datetime) -> None:
+        """Wake the seats whose run the list shows changed, or no longer shows though it should (its
+        row changed after ``since``, where the list began); vouch for the rest."""
+        shown: dict[Hashable, RemoteRun] = {}
         for page in pages:
             for run in page.runs:
                 key = self.key_of(run.ref)
                 seats = self.seats.get(key)
                 if not seats:
                     continue
-                shown.add(key)
+                shown[key] = run
                 for seat in seats:
                     if seat.known_at <= started and (run.state, run.vendor_status) != seat.known:
                         seat.notify(run, started)
         for key, seats in self.seats.items():
-            listed = key in shown
+            row = shown.get(key)
             for seat in seats:
-                if cut and not listed:
+                if cut and row is None:
                     continue  # it may be on a page not read: nothing is known of it
-                if seat.listed and not listed and seat.known_at <= started:
+                if row is None and seat.known_at <= started and seat.left_early(since):
                     seat.notify(_VANISHED, started)
-                seat.looked(started, listed)
+                seat.looked(started, row if row is not None else False)
 
 
 def next_cursor(old: datetime, began: datetime, pages: Sequence[Page], cut: bool) -> datetime:
@@ -511,6 +547,7 @@ def _poller_for(hook: PipelineHook, ref: Mapping[str, str], scope: str) -> Polle
             scope=scope,
             ref_keys=hook.api.ref_keys,
         )
+        poller.shows_new_runs = hook.list_shows_new_runs(scope)
         _POLLERS[slot] = poller
     return poller
 

@@ -141,7 +141,7 @@ class RemoteRunTrigger(BaseTrigger):
             run_id=self.run_id,
         )
         try:
-            async with status_reads(hook, self.ref) as reads:
+            async with status_reads(hook, self.ref, waiter) as reads:
                 return await self._poll(reads, waiter, run)
         except PipelinesError as exc:  # a ref the hook cannot read (before any request)
             return RunEvent("error", run, str(exc))
