@@ -52,7 +52,6 @@ import asyncio
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -228,13 +227,14 @@ def measure(n: int, mode: str, limited: bool, args: argparse.Namespace, url: str
         whole = json.loads(r.read())
     if limited:
         client.rate_limit(None)
-    return summarise(n, mode, limited, waits, child, window, whole, args)
+    return summarise(n, mode, limited, waits=waits, child=child, window=window, whole=whole, args=args)
 
 
 def summarise(
     n: int,
     mode: str,
     limited: bool,
+    *,
     waits: list[dict[str, Any]],
     child: dict[str, Any],
     window: dict[str, Any],
