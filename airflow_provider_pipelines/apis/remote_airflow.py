@@ -565,7 +565,11 @@ class RemoteAirflowApi(VendorApi):
         )
 
     def parse_recent_runs(self, response: ApiResponse, generation: str) -> Page:
-        """A page of :meth:`recent_runs_request`: each row's run under its own DAG's ref."""
+        """A page of :meth:`recent_runs_request`: each row's run under its own DAG's ref.
+
+        Each run carries ``finished_at`` and ``state_changed_at``, the latest of its ``queued_at``,
+        ``start_date`` and ``end_date`` (not ``changed_at``: the list is not ordered by it).
+        """
         data = response.json_object()
         rows = field_of(response, data, "dag_runs")
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
@@ -582,9 +586,14 @@ class RemoteAirflowApi(VendorApi):
             )
             run = self._run_from(response, row, ref)
             end_date = iso_utc(row.get("end_date"))
-            runs.append(
-                replace(run, extra={**run.extra, "finished_at": end_date if run.state.is_terminal else None})
-            )
+            # rows carry no updated_at: the latest of the times its state changed stands for it
+            times = [t for k in ("queued_at", "start_date", "end_date") if (t := iso_utc(row.get(k)))]
+            extra = {
+                **run.extra,
+                "finished_at": end_date if run.state.is_terminal else None,
+                "state_changed_at": max(times, default=None),
+            }
+            runs.append(replace(run, extra=extra))
         if generation == V1:
             offset = int((response.request.json or {}).get("page_offset") or 0)
         else:

@@ -263,7 +263,11 @@ class Seat:
         not (False), or was cut before the end and says nothing of a run it did not show (None)."""
         self.looked_at = max(self.looked_at, at)
         if isinstance(listed, RemoteRun):
-            self.listed, self.listed_at = True, _when(listed.extra.get("changed_at"))
+            extra = listed.extra
+            self.listed, self.listed_at = (
+                True,
+                _when(extra.get("changed_at") or extra.get("state_changed_at")),
+            )
         elif listed is False:
             self.listed, self.listed_at = False, None
 
