@@ -201,15 +201,13 @@ class Seat:
 
     async def read(self, last: RemoteRun) -> RemoteRun:
         news, self.news = self.news, None
-        if news is _VANISHED:
+        if news is not None and news is not _VANISHED and not news.state.is_terminal:
+            self.direct = False
+            self._know(news, self.news_at)
+            return news
+        if news is not None:  # an end to confirm before the event fires, or a run gone from the list
             self.direct = True
-        elif news is not None:
-            if news.state.is_terminal:
-                self.direct = True  # confirmed by a read of its own before the event fires
-            else:
-                self.direct = False
-                self._know(news, self.news_at)
-                return news
+            return await self._read_own()
         if self.known_at == -math.inf and self.poller.lists_new_run(self.born):
             # a run begun within the list's window: the next list shows it (else it is read below)
             await self._await_list(self.need)
@@ -221,6 +219,10 @@ class Seat:
                 return await self.read(last)  # a change arrived meanwhile
         if not self.direct and self._fresh():
             return last  # the lists vouch that nothing changed: no request
+        return await self._read_own()
+
+    async def _read_own(self) -> RemoteRun:
+        """A read of the run itself (one status request, under the retry policy)."""
         started = asyncio.get_running_loop().time()
         run = await self.hook.aread_run(self.request, self.ref)
         self.direct = False
@@ -400,7 +402,15 @@ class Poller:
                 if self.loop.time() < self.next_at - 0.001:
                     continue  # woken early: a seat needs looks sooner; plan again
                 last = self.loop.time()
-                await self._cycle(hook, last)
+                try:
+                    await self._cycle(hook, last)
+                except Exception:  # a fault of ours: the waits read on their own, and it is tried again
+                    log.exception(
+                        "The poller of %s failed; its waits read their own runs meanwhile", self.name
+                    )
+                    self.reading = False
+                    self.failures += 1
+                    self._wake_waiting()
 
     async def _lease(self, stack: contextlib.AsyncExitStack) -> PipelineHook | None:
         """The hook this triggerer shares for the connection, and its connection pool, while held."""
