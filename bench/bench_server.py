@@ -6,7 +6,11 @@ request log as our triggers. Admin additions under ``/_sandbox/bench/``:
 
 * ``POST /_sandbox/bench/clear-log``: forget logged requests (runs and plans stay);
 * ``GET /_sandbox/bench/window?since=T&until=T``: status requests in a time window and the
-  connections first seen in it (the client's address:port tells one connection from another).
+  connections first seen in it (the client's address:port tells one connection from another),
+  every vendor request and the 429s in it, by vendor.
+
+``--projects K`` adds K DataOps.live projects, ids ``5000`` to ``5000+K-1`` (``bench/coalesced.py``
+spreads its pipelines over them).
 
     python bench/bench_server.py --lifetime 600     # prints "listening on http://127.0.0.1:PORT"
 
@@ -35,6 +39,7 @@ class FakeDbtCloud(FakeVendor):
     token = "sandbox-dbt-cloud-token"
     running_word = "running"
     success_word = "success"
+    finished_words = frozenset({"success", "error", "cancelled"})
     account = "70"
 
     def __init__(self, sandbox: Sandbox) -> None:
@@ -106,24 +111,40 @@ class BenchSandbox(Sandbox):
         before: set[str | None] = set()
         inside: set[str | None] = set()
         reads = tokens = 0
+        by_vendor: dict[str, int] = {}
+        refused: dict[str, int] = {}
         for entry in self.log:
             if entry["t"] < since:
                 before.add(entry["peer"])
             elif entry["t"] <= until:
                 inside.add(entry["peer"])
+                by_vendor[entry["vendor"]] = by_vendor.get(entry["vendor"], 0) + 1
+                if entry["status"] == 429:
+                    refused[entry["vendor"]] = refused.get(entry["vendor"], 0) + 1
                 if entry["method"] == "GET":
                     reads += 1
                 elif entry["path"].endswith("/auth/token"):
                     tokens += 1
         return web.json_response(
-            {"reads": reads, "token_fetches": tokens, "new_connections": len(inside - before)}
+            {
+                "reads": reads,
+                "token_fetches": tokens,
+                "new_connections": len(inside - before),
+                "requests": by_vendor,
+                "status_429": refused,
+            }
         )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lifetime", type=float, default=600.0, help="stop after this many seconds")
+    parser.add_argument("--projects", type=int, default=0, help="extra DataOps.live projects (5000, ...)")
     args = parser.parse_args(argv)
+    from airflow_provider_pipelines.testing.fakes import dataops
+
+    for i in range(args.projects):
+        dataops.PROJECTS[str(5000 + i)] = (f"acme/bench-{i}", False)
     sandbox = BenchSandbox(lifetime=args.lifetime).start()
     print(f"listening on {sandbox.url}", flush=True)
     sandbox.wait()

@@ -1,12 +1,15 @@
-"""Run the four benches and write their figures, the machine and the versions to bench/RESULTS.md.
+"""Run the five benches and write their figures, the machine and the versions to bench/RESULTS.md.
 
 The benches: ``triggerer.py`` (N triggers in one event loop: ours, the dbt Cloud
-trigger, a bare aiohttp floor), ``polls.py`` (status requests and detection delay
-of the poll schedule), ``import_cost.py`` (what the operator and sensor modules
-cost a DAG file) and ``worker_slot.py`` (how long a deferred run holds a worker
-slot). Each runs in its own interpreter, one after the other; its printed table
-goes into the results verbatim, and its ``--json`` output feeds a short table of
-targets (figure, met or not). Nothing is asserted on time: a target missed is a
+trigger, a bare aiohttp floor), ``coalesced.py`` (many waits on one service: the
+coalesced poller against per-run reads and the dbt Cloud trigger, also under a
+rate limit), ``polls.py`` (status requests and detection delay of the poll
+schedule), ``import_cost.py`` (what the operator and sensor modules cost a DAG
+file) and ``worker_slot.py`` (how long a deferred run holds a worker slot); in
+smoke mode also ``budget_acquire.py`` and ``held_requests.py``. Each runs in its
+own interpreter, one after the other; its printed table goes into the results
+verbatim, and its ``--json`` output feeds a short table of targets (figure, met or
+not). Nothing is asserted on time: a target missed is a
 figure, not a failure; a bench that fails (exits non-zero) makes this exit
 non-zero.
 
@@ -56,6 +59,10 @@ IMPORT_MS = 15
 HOUR_REQUESTS = 40
 SLOT_S = 2.0
 BOUND_TARGET = "every run's end noticed within max(5 s, 10% of its duration)"
+#: coalesced polling (issue 16): requests at N=1000 against per-run, RSS per wait
+COALESCED_N = 1000
+COALESCED_SHARE = 1 / 20
+COALESCED_RSS_KB = 10
 
 
 @dataclass
@@ -64,6 +71,8 @@ class Bench:
     title: str
     args: list[str]
     json_path: Path
+    #: whether it writes its figures as JSON (``--json``) for the targets; the others print only
+    writes_json: bool = True
     output: list[str] = field(default_factory=list)
     returncode: int | None = None
     seconds: float = 0.0
@@ -87,25 +96,39 @@ def benches(args: argparse.Namespace, tmp: Path) -> list[Bench]:
     if args.smoke:
         spec = [
             ("triggerer", "Triggerer density", ["--smoke"]),
+            ("coalesced", "Many waits on one service", ["--smoke"]),
             ("polls", "Poll schedule", []),
             ("import_cost", "Import cost", ["--smoke"]),
             ("worker_slot", "Worker slot", ["--smoke"]),
+            ("budget_acquire", "Request budget", ["--smoke"]),
+            ("held_requests", "Held wait", ["--smoke"]),
         ]
     else:
         trig = ["--n", args.n, "--period", f"{args.period:g}", "--duration", f"{args.duration:g}"]
         trig += ["--warmup", f"{args.warmup:g}", "--repeat", str(args.repeat)]
         spec = [
             ("triggerer", "Triggerer density", trig),
+            (
+                "coalesced",
+                "Many waits on one service",
+                ["--n", args.coalesced_n, "--window", f"{args.window:g}"],
+            ),
             ("polls", "Poll schedule", []),
             ("import_cost", "Import cost", ["--runs", str(args.import_runs)]),
             ("worker_slot", "Worker slot", ["--reps", str(args.slot_reps)]),
         ]
-    return [Bench(name, title, extra, tmp / f"{name}.json") for name, title, extra in spec]
+    printing_only = {"budget_acquire", "held_requests"}
+    return [
+        Bench(name, title, extra, tmp / f"{name}.json", writes_json=name not in printing_only)
+        for name, title, extra in spec
+    ]
 
 
 def run(bench: Bench) -> None:
     """Run one bench; echo its stdout as it comes and keep it (its stderr goes straight through)."""
-    cmd = [sys.executable, str(bench.script), *bench.args, "--json", str(bench.json_path)]
+    cmd = [sys.executable, str(bench.script), *bench.args]
+    if bench.writes_json:
+        cmd += ["--json", str(bench.json_path)]
     print(f"\n== {bench.title}: {bench.shown_command()}", flush=True)
     started = time.perf_counter()
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT) as proc:
@@ -324,9 +347,65 @@ def slot_targets(data: Any) -> list[Target]:
     return [(target, f"{ms:.0f} ms ({where})", ms <= SLOT_S * 1000)]
 
 
+def coalesced_targets(data: Any) -> list[Target]:
+    rows = [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
+    free = {(r["mode"], r["n"]): r for r in rows if not r["rate_limited"]}
+    out: list[Target] = []
+    share = f"coalesced: requests/min at N={COALESCED_N} <= 1/{1 / COALESCED_SHARE:.0f} of per-run"
+    ours, per_run = free.get(("coalesced", COALESCED_N)), free.get(("per-run", COALESCED_N))
+    if ours and per_run and per_run["requests_per_min"]:
+        ratio = ours["requests_per_min"] / per_run["requests_per_min"]
+        figure = f"1/{1 / ratio:.1f} ({ours['requests_per_min']:.0f} vs {per_run['requests_per_min']:.0f})"
+        out.append((share, figure, ratio <= COALESCED_SHARE))
+    else:
+        out.append((share, "n/a", None))
+    mine = [r for r in free.values() if r["mode"] == "coalesced"]
+    bound = "coalesced: every end noticed within max(5 s, 10% of elapsed) (every N)"
+    if mine:
+        within = sum(r["within_bound"] for r in mine)
+        ends = sum(r["ends"] for r in mine)
+        p99 = max(r["delay_p99_s"] for r in mine)
+        out.append((bound, f"{within}/{ends}; worst p99 {p99:.1f} s", within == ends if ends else None))
+    else:
+        out.append((bound, "n/a", None))
+    both = [(r, free[("per-run", r["n"])]) for r in mine if ("per-run", r["n"]) in free]
+    cpu = "coalesced: CPU per waiting run <= per-run's (N >= 1000)"
+    scale = [(a, b) for a, b in both if a["n"] >= COALESCED_N]
+    if scale:
+        figure = ", ".join(
+            f"{a['cpu_us_per_wait_min']:.0f} vs {b['cpu_us_per_wait_min']:.0f} us/min (N={a['n']})"
+            for a, b in scale
+        )
+        out.append((cpu, figure, all(a["cpu_us_per_wait_min"] <= b["cpu_us_per_wait_min"] for a, b in scale)))
+    else:
+        out.append((cpu, "n/a", None))
+    rss = f"coalesced: RSS <= {COALESCED_RSS_KB} KB per waiting run (largest N)"
+    if mine:
+        big = max(mine, key=lambda r: r["n"])
+        out.append(
+            (
+                rss,
+                f"{big['rss_kb_per_wait']:.1f} KB (N={big['n']})",
+                big["rss_kb_per_wait"] <= COALESCED_RSS_KB,
+            )
+        )
+    else:
+        out.append((rss, "n/a", None))
+    limited = [r for r in rows if r["rate_limited"] and r["mode"] == "coalesced"]
+    limit = "coalesced under 2,000 requests/min per token: 0 x 429 and 0 failed tasks (largest N)"
+    if limited:
+        big = max(limited, key=lambda r: r["n"])
+        figure = f"{big['status_429']} x 429, {big['failed_tasks']} failed (N={big['n']})"
+        out.append((limit, figure, big["status_429"] == 0 and big["failed_tasks"] == 0))
+    else:
+        out.append((limit, "n/a", None))
+    return out
+
+
 def targets(by_name: dict[str, Bench]) -> list[Target]:
     return [
         *triggerer_targets(by_name["triggerer"].data()),
+        *coalesced_targets(by_name["coalesced"].data()),
         *import_targets(by_name["import_cost"].data()),
         *polls_targets(by_name["polls"].data()),
         *slot_targets(by_name["worker_slot"].data()),
@@ -395,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=30.0, help="triggerer: seconds measured")
     parser.add_argument("--warmup", type=float, default=4.0, help="triggerer: warm-up seconds")
     parser.add_argument("--repeat", type=int, default=1, help="triggerer: measurements per row")
+    parser.add_argument("--coalesced-n", default="100,1000,3000", help="coalesced: DataOps.live waits")
+    parser.add_argument("--window", type=float, default=60.0, help="coalesced: seconds measured")
     parser.add_argument("--import-runs", type=int, default=9, help="import_cost: interpreters per row")
     parser.add_argument("--slot-reps", type=int, default=5, help="worker_slot: dag.test() runs per vendor")
     args = parser.parse_args(argv)

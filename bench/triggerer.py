@@ -8,7 +8,9 @@ Three pollers, each at N = 200, 1,000 and 3,000 by default:
 
 * ``ours``: N ``RemoteRunTrigger`` s, the four vendors mixed evenly (remote Airflow with a
   login, so a token is fetched from ``/auth/token``), ``started_at`` a day ago so the adaptive
-  schedule sits at its cap and every trigger polls every P seconds;
+  schedule sits at its cap and every trigger polls every P seconds. Each reads its own run
+  (``PIPELINES_POLLING=per-run``): this bench measures the cost of a poll; the coalesced
+  poller, which lets waits on one service share a list, is measured by ``bench/coalesced.py``;
 * ``dbt``: N of the official provider's ``DbtCloudRunJobTrigger`` (``poll_interval`` = P). Its
   hook always builds ``https://`` URLs; here they are turned into ``http://`` so that both
   pollers pay for the same plain-HTTP loopback (no TLS handshakes: that flatters it);
@@ -372,12 +374,14 @@ class Lateness:
 def _ours(args: argparse.Namespace, runs: list[dict[str, Any]], clock: Lateness) -> Any:
     from datetime import datetime, timedelta, timezone
 
+    import airflow_provider_pipelines.triggers.poller as reads
     import airflow_provider_pipelines.triggers.runs as module
     from airflow_provider_pipelines.hooks import HOOKS, hook_class
 
     for vendor in HOOKS:
         hook_class(vendor)  # imported before the RSS baseline, as a busy triggerer has them
-    module.asyncio = clock  # type: ignore[assignment]
+    os.environ[reads.POLLING_ENV] = "per-run"
+    reads.asyncio = clock  # type: ignore[assignment]  # where a per-run wait sleeps between polls
     now = datetime.now(timezone.utc)
 
     def make(i: int) -> Any:

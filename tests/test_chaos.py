@@ -2,6 +2,10 @@
 and injected faults, all waited on at once through the real trigger code in one event loop,
 as in a triggerer.
 
+The DataOps.live and remote Airflow waits go through the coalesced poller: its list endpoints
+get faults too (5xx, 429, dropped connections, HTML pages), and some runs leave the list window
+while they run (``SandboxClient.age_out``): each must still end with its true outcome.
+
 The seed is printed (and can be set with CHAOS_SEED) so that a failure can be replayed.
 """
 
@@ -11,6 +15,7 @@ import asyncio
 import logging
 import os
 import random
+import re
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -54,6 +59,18 @@ READS = {
     "dataops": r"/pipelines/\d+$",
     "remote_airflow": r"/dagRuns/[^/]+$",
 }
+#: the list each coalesced poller reads (triggers/poller.py), where faults are injected too
+LISTS = {
+    "dataops": r"^/dataops/api/v4/projects/.+/pipelines$",
+    "remote_airflow": r"^/remote_airflow/api/v2/dags/~/dagRuns$",
+}
+LIST_FAULTS = [
+    {"kind": "status", "status": 500},
+    {"kind": "status", "status": 503},
+    {"kind": "status", "status": 429, "headers": {"Retry-After": "1"}},
+    {"kind": "html", "status": 502},
+    {"kind": "drop"},
+]
 FAULTS = [
     {"kind": "status", "status": 500},
     {"kind": "status", "status": 502},
@@ -97,6 +114,24 @@ def _task_outcome(vendor: str, run: RemoteRun, event: RunEvent, logger: logging.
     return "success"
 
 
+def _inject_faults(client, rng: random.Random) -> Counter[str]:
+    """Faults on the vendors' status reads, and on the coalesced pollers' lists; what was planned."""
+    injected: Counter[str] = Counter()
+    for _ in range(RUNS // 2):
+        vendor = rng.choice(sorted(READS))
+        fault = dict(rng.choice(FAULTS))
+        fault["times"] = rng.randint(1, 3)
+        client.fault(path=READS[vendor], method="GET", **fault)
+        injected[f"{fault['kind']} {fault.get('status', '')}".strip()] += fault["times"]
+    for _ in range(RUNS // 8):
+        vendor = rng.choice(sorted(LISTS))
+        fault = dict(rng.choice(LIST_FAULTS))
+        fault["times"] = rng.randint(1, 4)
+        client.fault(path=LISTS[vendor], method="GET", **fault)
+        injected[f"list {fault['kind']} {fault.get('status', '')}".strip()] += fault["times"]
+    return injected
+
+
 @pytest.mark.timeout(180)  # the issue's bound for the whole run, on 2 cores
 def test_chaos_every_outcome_true_no_duplicate_start_no_run_lost(client, caplog):
     seed = int(os.environ.get("CHAOS_SEED") or random.SystemRandom().randrange(1_000_000))
@@ -123,13 +158,12 @@ def test_chaos_every_outcome_true_no_duplicate_start_no_run_lost(client, caplog)
         vendor = rng.choice(sorted(OUTCOMES))
         key = rng.choice(_keys(vendor))
         started.append((vendor, key, _start(vendor, key, n)))
-    injected: Counter[str] = Counter()
-    for _ in range(RUNS // 2):
-        vendor = rng.choice(sorted(READS))
-        fault = dict(rng.choice(FAULTS))
-        fault["times"] = rng.randint(1, 3)
-        client.fault(path=READS[vendor], method="GET", **fault)
-        injected[f"{fault['kind']} {fault.get('status', '')}".strip()] += fault["times"]
+    injected = _inject_faults(client, rng)
+    # some runs drop out of the lists while they run (as runs quiet for longer than the window)
+    listed = [(v, run) for v, _, run in started if v in LISTS]
+    aged = rng.sample(listed, k=len(listed) // 10)
+    for vendor, run in aged:
+        client.age_out(vendor, run.run_id)
 
     # wait on every run at once, through the trigger, in one event loop
     now = datetime.now(timezone.utc)
@@ -178,11 +212,15 @@ def test_chaos_every_outcome_true_no_duplicate_start_no_run_lost(client, caplog)
     print(f"chaos: {RUNS} runs in {time.monotonic() - began:.1f}s; starts by vendor {dict(starts)}")
     print(f"chaos: faults planned {dict(injected)}; faults served {dict(seen_faults)}")
     reads = sum(1 for r in log if r["method"] == "GET")
+    listing = [r for r in log if any(re.search(p, r["path"].split("?")[0]) for p in LISTS.values())]
+    lists = len(listing)
     retries = caplog.text.count("; retrying in ")
-    print(f"chaos: status requests {reads}; retries {retries}; outcomes {dict(sorted(outcomes.items()))}")
+    print(f"chaos: status requests {reads} ({lists} coalesced lists); {len(aged)} runs aged out of the lists")
+    print(f"chaos: retries {retries}; outcomes {dict(sorted(outcomes.items()))}")
     print(
         f"chaos summary: seed {seed}, {RUNS} runs, {sum(seen_faults.values())} faults served, "
         f"{retries} retries, {sum(starts.values())} start requests for {RUNS} runs, 0 lost, "
         f"{time.monotonic() - began:.0f}s"
     )
     assert sum(seen_faults.values()) > 0
+    assert [r for r in listing if r["fault"]], "no fault reached a coalesced list"

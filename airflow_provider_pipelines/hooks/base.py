@@ -15,8 +15,9 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -372,6 +373,33 @@ class PipelineHook(BaseHook):
     async def aread_run(self, request: ApiRequest, ref: Mapping[str, str]) -> RemoteRun:
         """Send a request from :meth:`status_request` of ``ref`` and read the run from the answer, async."""
         return self.api.parse_run(await self.acall(request), ref)
+
+    # -- coalesced status reads (triggers/poller.py) -------------------------------------------
+
+    def list_scope(self, ref: Mapping[str, str]) -> str | None:
+        """What one list of the vendor's changed runs covers for this run, or None where the vendor
+        cannot list its runs (a run of such a vendor is read on its own).
+
+        Waits on one connection whose runs share a scope share one coalesced poller in the
+        triggerer's event loop: a DataOps.live project, a remote Airflow deployment's API.
+        """
+        return None
+
+    def list_shows_new_runs(self, scope: str) -> bool:
+        """Whether :meth:`alist_scope_changes` shows every run that changed after the time asked, so
+        also a run begun after it (False: it shows only some changes, e.g. the runs that ended)."""
+        return False
+
+    async def alist_scope_changes(
+        self, scope: str, since: datetime, refs: Collection[Mapping[str, str]]
+    ) -> list[Page]:
+        """The runs of ``scope`` that changed since a time, all pages (async), for the coalesced poller.
+
+        ``refs`` are the runs waited on (a vendor whose list must name them uses them). Each
+        listed run carries the ``ref`` a read of it would take. Only called where
+        :meth:`list_scope` gave a scope.
+        """
+        raise NotImplementedError(f"{self.api.display_name} lists no runs")
 
     def cancel_request(self, ref: Mapping[str, str]) -> ApiRequest | None:
         """The request that cancels a run, or None where the vendor offers no cancel."""

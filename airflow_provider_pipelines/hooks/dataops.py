@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -334,6 +335,20 @@ class DataOpsHook(PipelineHook):
             ),
             lambda response: self.api.parse_changed_runs(response, project),
         )
+
+    def list_scope(self, ref: Mapping[str, str]) -> str | None:
+        """A project: one list of its pipelines serves every wait on it (``ref["project"]`` as given:
+        an id and the same project's path are two scopes)."""
+        return ref["project"]
+
+    def list_shows_new_runs(self, scope: str) -> bool:
+        return True  # a pipeline's updated_at moves with each change, its creation included
+
+    async def alist_scope_changes(
+        self, scope: str, since: datetime, refs: Collection[Mapping[str, str]]
+    ) -> list[Page]:
+        """The project's pipelines updated after ``since`` (:meth:`alist_changed_runs`)."""
+        return await self.alist_changed_runs(scope, updated_after=since)
 
     # -- explaining ---------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +14,8 @@ from airflow_provider_pipelines.apis.remote_airflow import (
     EXPERIMENTAL,
     FINISHED_WORDS,
     GENERATIONS,
+    V1,
+    V2,
     AirflowAuth,
     RemoteAirflowApi,
     generation_from_extra,
@@ -222,6 +224,27 @@ class RemoteAirflowHook(PipelineHook):
                 generation, dag_id, ended_after=ended_after, states=states, page=page
             ),
             lambda response: self.api.parse_changed_runs(response, generation, dag_id),
+        )
+
+    def list_scope(self, ref: Mapping[str, str]) -> str | None:
+        """The deployment, through the run's API generation: ``/api/v2`` and ``/api/v1`` list runs
+        across DAGs; the experimental API lists none (None: such a run is read on its own)."""
+        generation = ref.get("api")
+        return generation if generation in (V2, V1) else None
+
+    def list_shows_new_runs(self, scope: str) -> bool:
+        return scope == V2  # updated_at_gte; Airflow 2's batch list shows only the runs that ended
+
+    async def alist_scope_changes(
+        self, scope: str, since: datetime, refs: Collection[Mapping[str, str]]
+    ) -> list[Page]:
+        """The deployment's runs that changed since ``since`` (``/api/v2``), or that ended since then
+        among the DAGs of ``refs`` (``/api/v1``): see :meth:`RemoteAirflowApi.recent_runs_request`."""
+        self._adopt({"api": scope})
+        dag_ids = {ref["dag_id"] for ref in refs}
+        return await self.alist_pages(
+            lambda page: self.api.recent_runs_request(scope, since=since, dag_ids=dag_ids, page=page),
+            lambda response: self.api.parse_recent_runs(response, scope),
         )
 
     # -- the run lifecycle --------------------------------------------------------------------

@@ -106,6 +106,32 @@ class FakeRun:
         self.created = time.monotonic()
         self.created_wall = time.time()
 
+    def changed_wall(self) -> float:
+        """When the run's status last changed (wall clock): its start, a phase's end, or when forced."""
+        if self.forced is not None and self.forced_wall is not None:
+            return self.forced_wall
+        elapsed = time.monotonic() - self.created
+        passed = 0.0
+        for _, seconds in self.plan.phases:
+            if elapsed < passed + seconds:
+                break
+            passed += seconds
+        return self.created_wall + passed
+
+    def age_out(self) -> None:
+        """Leave the vendor's change lists until the status changes (see :meth:`SandboxClient.age_out`)."""
+        self.data["aged_out"] = self.status()
+
+    def listable(self) -> bool:
+        """False while an aged-out run keeps the status it had then."""
+        aged = self.data.get("aged_out")
+        if aged is None:
+            return True
+        if aged == self.status():
+            return False
+        del self.data["aged_out"]
+        return True
+
     def ended_wall(self, finished_words: frozenset[str]) -> float | None:
         """When the run reached one of ``finished_words`` (wall clock), or None while it has not."""
         if self.forced is not None:
@@ -121,6 +147,7 @@ class Fault:
 
     kind: str  # status | html | delay | drop | accept_then_drop | accept_then_html | cut
     path: str = ""  # a regular expression searched in the request path
+    query: str = ""  # a regular expression searched in the query string (``page=2``)
     method: str | None = None
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
@@ -134,6 +161,8 @@ class Fault:
 
     def matches(self, request: web.Request) -> bool:
         if self.method and self.method.upper() != request.method:
+            return False
+        if self.query and re.search(self.query, request.query_string) is None:
             return False
         return re.search(self.path, request.path) is not None
 
@@ -425,6 +454,7 @@ class Sandbox:
         app.router.add_get(ADMIN + "/requests", self._admin_requests)
         app.router.add_get(ADMIN + "/runs/{vendor}", self._admin_runs)
         app.router.add_post(ADMIN + "/runs/{vendor}/{run_id}/finish", self._admin_finish)
+        app.router.add_post(ADMIN + "/runs/{vendor}/{run_id}/age_out", self._admin_age_out)
         app.router.add_get(ADMIN + "/health", self._admin_health)
         app.router.add_post(ADMIN + "/outage", self._admin_outage)
         app.router.add_post(ADMIN + "/rate_limit", self._admin_rate_limit)
@@ -494,6 +524,17 @@ class Sandbox:
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"run_id": run.run_id, "status": run.forced, "ended": run.forced_wall})
+
+    async def _admin_age_out(self, request: web.Request) -> web.Response:
+        fake = self.fakes.get(request.match_info["vendor"])
+        wanted = request.match_info["run_id"]
+        runs = fake.runs if fake is not None else {}
+        # the fake's own id, or the id a client knows the run by (a remote Airflow's dag_run_id)
+        run = runs.get(wanted) or next((r for r in runs.values() if r.data.get("dag_run_id") == wanted), None)
+        if run is None:
+            return web.json_response({"error": f"no run {request.match_info['run_id']!r}"}, status=404)
+        run.age_out()
+        return web.json_response({"run_id": run.run_id, "status": run.status()})
 
     async def _admin_outage(self, request: web.Request) -> web.Response:
         data = await request.json()
@@ -587,6 +628,7 @@ class SandboxClient:
         kind: str,
         path: str = "",
         *,
+        query: str = "",
         method: str | None = None,
         status: int = 500,
         headers: dict[str, str] | None = None,
@@ -594,13 +636,15 @@ class SandboxClient:
         seconds: float = 0.0,
         times: int = 1,
     ) -> None:
-        """Inject a fault on the next ``times`` requests whose path matches the regex ``path``."""
+        """Inject a fault on the next ``times`` requests whose path matches the regex ``path`` (and
+        whose query string matches the regex ``query``, when given)."""
         self._call(
             "POST",
             "/faults",
             {
                 "kind": kind,
                 "path": path,
+                "query": query,
                 "method": method,
                 "status": status,
                 "headers": headers or {},
@@ -651,6 +695,13 @@ class SandboxClient:
         """
         ended: float = self._call("POST", f"/runs/{vendor}/{run_id}/finish", {"outcome": outcome})["ended"]
         return ended
+
+    def age_out(self, vendor: str, run_id: str) -> None:
+        """Make a run (its id, or a remote Airflow run's ``dag_run_id``) drop out of the fake's lists of
+        changed runs until its status changes, as a run
+        that has not changed for longer than a reader's window (``updated_after`` / ``updated_at_gte``)
+        drops out of a real one's. Reads of the run itself still answer."""
+        self._call("POST", f"/runs/{vendor}/{run_id}/age_out", {})
 
     def runs(self, vendor: str) -> list[dict[str, Any]]:
         """The runs a fake vendor holds: id, key, status, data."""

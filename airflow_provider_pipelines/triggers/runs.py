@@ -28,6 +28,7 @@ from airflow_provider_pipelines.hooks.base import PipelineHook, shared_hook
 from airflow_provider_pipelines.http import session_lease
 from airflow_provider_pipelines.lifecycle import PollSchedule, RunEvent, Waiter
 from airflow_provider_pipelines.runs import RemoteRun, RunState
+from airflow_provider_pipelines.triggers.poller import StatusReads, status_reads
 
 #: on_kill work under way (see RemoteRunTrigger.on_kill)
 _ON_KILLS: set[asyncio.Task[None]] = set()
@@ -140,12 +141,17 @@ class RemoteRunTrigger(BaseTrigger):
             run_id=self.run_id,
         )
         try:
-            request = hook.status_request(self.ref)  # the same request on every poll: built once
-        except PipelinesError as exc:
+            async with status_reads(hook, self.ref, waiter) as reads:
+                return await self._poll(reads, waiter, run)
+        except PipelinesError as exc:  # a ref the hook cannot read (before any request)
             return RunEvent("error", run, str(exc))
+
+    async def _poll(self, reads: StatusReads, waiter: Waiter, run: RemoteRun) -> RunEvent:
+        """Read until the run ends, stays blocked past its grace, or the deadline passes. Where the
+        vendor lists runs, ``reads`` is a seat on the shared poller of ``triggers/poller.py``."""
         while True:
             try:
-                run = await hook.aread_run(request, self.ref)
+                run = await reads.read(run)
                 waiter.observe(run)
             except PipelinesError as exc:
                 try:
@@ -159,7 +165,7 @@ class RemoteRunTrigger(BaseTrigger):
             pause = waiter.next_sleep()
             if pause is None:
                 return RunEvent("timeout", run, waiter.failure_note())
-            await asyncio.sleep(pause)
+            await reads.pause(pause)
 
     async def on_kill(self) -> None:
         """The triggerer cancelled this trigger "by user action": cancel the run only if a user really

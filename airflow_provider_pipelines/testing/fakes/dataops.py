@@ -18,7 +18,8 @@ Point a ``dataops_live`` connection's host at ``<sandbox>/dataops``; the hook ad
   ``x-page``, ``x-per-page``, ``x-next-page``, ``x-prev-page``, ``x-total``, ``x-total-pages``, ``Link``.
   The pipelines list filters on ``ref``, ``status``, ``source`` and ``updated_after`` and sorts by
   ``order_by`` (``id`` or ``updated_at``) and ``sort``. A pipeline's ``updated_at`` is when it ended,
-  or now while it goes on; ``SandboxClient.finish`` ends one on demand.
+  or now while it goes on (the plan option ``updated_at="on_change"``: when its status last
+  changed); ``SandboxClient.finish`` ends one on demand.
 """
 
 from __future__ import annotations
@@ -210,9 +211,12 @@ class FakeDataOps(FakeVendor):
 
     def _updated(self, run: FakeRun) -> float:
         """When a pipeline last changed (wall clock): when it ended, once it has; now, while it goes on
-        (a running pipeline's jobs keep updating it)."""
+        (a running pipeline's jobs keep updating it), or, with the plan option
+        ``updated_at="on_change"``, when its status last changed (a pipeline whose jobs run long)."""
         ended = run.ended_wall(self.finished_words)
-        return time.time() if ended is None else ended
+        if ended is not None:
+            return ended
+        return run.changed_wall() if run.plan.options.get("updated_at") == "on_change" else time.time()
 
     async def list_pipelines(self, request: web.Request) -> web.Response:
         project, denied = self._read_access(request, public_ok=False)
@@ -227,6 +231,7 @@ class FakeDataOps(FakeVendor):
             and query.get("status", run.status()) == run.status()
             and query.get("source", run.data["source"]) == run.data["source"]
             and _after(query.get("updated_after"), self._updated(run))
+            and run.listable()
         ]
         order_by = query.get("order_by", "id")
         if order_by not in ("id", "updated_at"):

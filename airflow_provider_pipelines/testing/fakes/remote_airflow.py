@@ -99,6 +99,8 @@ def _sort_value(field: str, run: FakeRun, ended: float | None) -> tuple[int, Any
         return (1, run.created_wall)
     if field == "dag_run_id":
         return (1, run.data["dag_run_id"])
+    if field == "updated_at":
+        return (1, run.changed_wall())
     return (1, int(run.run_id))
 
 
@@ -155,6 +157,7 @@ class FakeRemoteAirflow(FakeVendor):
                 ("PATCH", "/dags/{dag_id}", self.patch_dag, False),
                 ("POST", "/dags/{dag_id}/dagRuns", self.trigger, False),
                 ("GET", "/dags/{dag_id}/dagRuns", self.list_runs, False),
+                ("POST", "/dags/{dag_id}/dagRuns/list", self.list_runs_batch, False),
                 ("GET", "/dags/{dag_id}/dagRuns/{run_id}", self.get_run, False),
                 ("PATCH", "/dags/{dag_id}/dagRuns/{run_id}", self.patch_run, False),
                 ("GET", "/dags/{dag_id}/dagRuns/{run_id}/taskInstances", self.task_instances, False),
@@ -504,38 +507,89 @@ class FakeRemoteAirflow(FakeVendor):
         return response
 
     async def list_runs(self, gen: str, request: web.Request) -> web.Response:
-        """``GET /dags/{dag_id}/dagRuns``: the filters and sort orders event watchers use.
+        """``GET /dags/{dag_id}/dagRuns`` (``~``: every DAG): the filters and sort orders the event
+        watchers and the coalesced poller use.
 
         ``end_date_gte`` / ``end_date_lte`` (on ``/api/v2`` a run that has not ended matches a lower
-        bound, as Airflow 3.3's does), ``state`` (repeated), ``order_by`` (``id``, ``end_date``,
-        ``start_date``, ``dag_run_id``; ``-`` sorts descending; no end date sorts first, as SQLite
+        bound, as Airflow 3.3's does), ``updated_at_gte`` / ``updated_at_lte`` (a run's
+        ``updated_at`` here is when its state last changed; Airflow's scheduler also touches it
+        meanwhile), ``state`` (repeated), ``order_by`` (``id``, ``end_date``, ``start_date``,
+        ``updated_at``, ``dag_run_id``; ``-`` sorts descending; no end date sorts first, as SQLite
         does), ``limit`` (at most 100) and ``offset``.
         """
         dag_id = request.match_info["dag_id"]
-        if (missing := self._dag_or_404(gen, dag_id)) is not None:
+        if dag_id != "~" and (missing := self._dag_or_404(gen, dag_id)) is not None:
             return missing
         query = request.query
         try:
-            gte = _parse_when(query.get("end_date_gte"))
-            lte = _parse_when(query.get("end_date_lte"))
+            filters = {
+                name: _parse_when(query.get(name))
+                for name in ("end_date_gte", "end_date_lte", "updated_at_gte", "updated_at_lte")
+            }
             limit = min(100, int(query.get("limit", "50" if gen == "v2" else "100")))
             offset = int(query.get("offset", "0"))
         except ValueError as exc:
             return self.error(gen, 422 if gen == "v2" else 400, f"bad query parameter: {exc}")
+        dags = None if dag_id == "~" else {dag_id}
         order = query.get("order_by", "id")
+        states = query.getall("state", [])
+        return self._listed(gen, dags, states, filters, order=order, limit=limit, offset=offset)
+
+    async def list_runs_batch(self, gen: str, request: web.Request) -> web.Response:
+        """``POST /dags/~/dagRuns/list``: ``dag_ids``, ``states``, the date bounds, ``order_by``,
+        ``page_offset`` and ``page_limit`` in the body. As Airflow 2.11's, the body's ``updated_at_*``
+        bounds are accepted and not applied."""
+        if request.match_info["dag_id"] != "~":
+            return self.error(gen, 404 if gen == "v2" else 400, "the batch list takes only '~' as dag_id")
+        body, bad = await self._body(gen, request)
+        if bad is not None:
+            return bad
+        if not isinstance(body, dict):
+            return self.error(gen, 400, "body must be an object")
+        try:
+            filters = {name: _parse_when(body.get(name)) for name in ("end_date_gte", "end_date_lte")}
+            limit = min(100, int(body.get("page_limit", 100)))
+            offset = int(body.get("page_offset", 0))
+        except (TypeError, ValueError) as exc:
+            return self.error(gen, 400, f"bad body field: {exc}")
+        dags = set(body["dag_ids"]) if body.get("dag_ids") else None
+        states = list(body.get("states") or [])
+        order = str(body.get("order_by") or "id")
+        return self._listed(gen, dags, states, filters, order=order, limit=limit, offset=offset)
+
+    def _listed(
+        self,
+        gen: str,
+        dags: set[str] | None,
+        states: list[str],
+        filters: dict[str, datetime | None],
+        *,
+        order: str,
+        limit: int,
+        offset: int,
+    ) -> web.Response:
         field = order.lstrip("-")
-        if field not in ("id", "end_date", "start_date", "dag_run_id"):
+        if field not in ("id", "end_date", "start_date", "updated_at", "dag_run_id"):
             return self.error(
                 gen, 400, f"Ordering with '{field}' is disallowed or the attribute does not exist"
             )
-        states = query.getall("state", [])
         rows = []
         for run in self.runs.values():
             ended = self.ended(run)
-            if run.key != dag_id or (states and self.state(run) not in states):
+            if (dags is not None and run.key not in dags) or (states and self.state(run) not in states):
                 continue
-            if _ended_within(ended, gte, lte, open_runs_match_gte=gen == "v2"):
-                rows.append((run, ended))
+            gte, lte = filters.get("end_date_gte"), filters.get("end_date_lte")
+            if not _ended_within(ended, gte, lte, open_runs_match_gte=gen == "v2"):
+                continue
+            changed = run.changed_wall()
+            after, before = filters.get("updated_at_gte"), filters.get("updated_at_lte")
+            if (after is not None and changed < after.timestamp()) or (
+                before is not None and changed > before.timestamp()
+            ):
+                continue
+            if (after is not None or before is not None) and not run.listable():
+                continue
+            rows.append((run, ended))
         rows.sort(
             key=lambda row: (_sort_value(field, *row), int(row[0].run_id)), reverse=order.startswith("-")
         )
