@@ -5,6 +5,7 @@ Cloud provider's trigger poll over the same loopback, through the same server an
 request log as our triggers. Admin additions under ``/_sandbox/bench/``:
 
 * ``POST /_sandbox/bench/clear-log``: forget logged requests (runs and plans stay);
+* ``POST /_sandbox/bench/backdate``: make runs look begun earlier (``{vendor: {run_id: unix time}}``);
 * ``GET /_sandbox/bench/window?since=T&until=T``: status requests in a time window and the
   connections first seen in it (the client's address:port tells one connection from another),
   every vendor request and the 429s in it, by vendor.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -101,6 +103,28 @@ class BenchSandbox(Sandbox):
         super()._admin_routes(app)
         app.router.add_post(ADMIN + "/bench/clear-log", self._clear_log)
         app.router.add_get(ADMIN + "/bench/window", self._window)
+        app.router.add_post(ADMIN + "/bench/backdate", self._backdate)
+
+    async def _backdate(self, request: web.Request) -> web.Response:
+        """Make runs look begun at a given time (body: ``{vendor: {run_id: unix time}}``), so that a run
+        the bench finds in the middle of its life has not just changed in the vendor's lists, and a
+        run it waits on later begins then."""
+        body = await request.json()
+        moved = 0
+        for vendor, began in body.items():
+            runs = self.fakes[vendor].runs
+            for run_id, when in began.items():
+                run = runs[run_id]
+                shift = run.created_wall - float(when)
+                run.created -= shift
+                run.created_wall -= shift
+                if isinstance(run.data.get("created_at"), float):  # DataOps.live
+                    run.data["created_at"] -= shift
+                if isinstance(run.data.get("queued_at"), str):  # remote Airflow
+                    queued = datetime.fromisoformat(run.data["queued_at"]) - timedelta(seconds=shift)
+                    run.data["queued_at"] = queued.isoformat()
+                moved += 1
+        return web.json_response({"moved": moved})
 
     async def _clear_log(self, request: web.Request) -> web.Response:
         self.log.clear()
@@ -112,6 +136,7 @@ class BenchSandbox(Sandbox):
         inside: set[str | None] = set()
         reads = tokens = 0
         by_vendor: dict[str, int] = {}
+        by_kind: dict[str, int] = {}
         refused: dict[str, int] = {}
         for entry in self.log:
             if entry["t"] < since:
@@ -119,6 +144,8 @@ class BenchSandbox(Sandbox):
             elif entry["t"] <= until:
                 inside.add(entry["peer"])
                 by_vendor[entry["vendor"]] = by_vendor.get(entry["vendor"], 0) + 1
+                kind = request_kind(entry["method"], entry["path"])
+                by_kind[kind] = by_kind.get(kind, 0) + 1
                 if entry["status"] == 429:
                     refused[entry["vendor"]] = refused.get(entry["vendor"], 0) + 1
                 if entry["method"] == "GET":
@@ -131,9 +158,19 @@ class BenchSandbox(Sandbox):
                 "token_fetches": tokens,
                 "new_connections": len(inside - before),
                 "requests": by_vendor,
+                "requests_by_kind": by_kind,
                 "status_429": refused,
             }
         )
+
+
+def request_kind(method: str, path: str) -> str:
+    """``list`` (a poller's list of changed runs), ``read`` (one run's status), or ``other``."""
+    if "updated_after=" in path or "/dags/~/dagRuns" in path:
+        return "list"
+    if method == "GET" and ("/pipelines/" in path or "/dagRuns/" in path or "/runs/" in path):
+        return "read"
+    return "other"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -116,6 +116,8 @@ def benches(args: argparse.Namespace, tmp: Path) -> list[Bench]:
             ("polls", "Poll schedule", []),
             ("import_cost", "Import cost", ["--runs", str(args.import_runs)]),
             ("worker_slot", "Worker slot", ["--reps", str(args.slot_reps)]),
+            ("budget_acquire", "Request budget", []),
+            ("held_requests", "Held wait", []),
         ]
     printing_only = {"budget_acquire", "held_requests"}
     return [

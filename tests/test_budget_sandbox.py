@@ -67,7 +67,11 @@ def test_the_budget_keeps_200_triggers_on_one_connection_under_the_limit(
 def test_without_a_budget_the_ratelimit_headers_alone_avoid_429s(
     client, sandbox, monkeypatch, caplog, announce, expect_429
 ):
-    """GitLab's headers on every answer are enough; without them (the control) the limit bites."""
+    """GitLab's headers on every answer are enough; without them (the control) the limit bites.
+
+    Per-run polling (the load of vendors that cannot list runs): the coalesced poller would keep
+    these waits far below the limit, see the next test."""
+    monkeypatch.setenv("PIPELINES_POLLING", "per-run")
     cid = dataops_connection(monkeypatch, sandbox, f"dataops_headers_{announce}".lower())
     client.plan("dataops", "main", duration=6.0, outcome="success")
     runs = start_many(200)
@@ -83,6 +87,24 @@ def test_without_a_budget_the_ratelimit_headers_alone_avoid_429s(
         assert refused(client) == 0
         slowed = [r.getMessage() for r in caplog.records if "slowed down" in r.getMessage()]
         assert len(slowed) == 1 and "RateLimit-Remaining" in slowed[0], slowed
+
+
+def test_coalesced_waits_stay_under_the_limit_that_per_run_polling_breaks(client, sandbox, monkeypatch):
+    """The control above, coalesced: the same 200 waits and limit, no headers, no budget."""
+    cid = dataops_connection(monkeypatch, sandbox, "dataops_coalesced_limit")
+    # 15 s, so that the 200 first reads and the 200 reads that confirm the ends fall in two windows
+    client.plan("dataops", "main", duration=15.0, outcome="success")
+    runs = start_many(200)
+    client.rate_limit(300, window=10, announce=False, vendors=["dataops"])
+    events = all_events([make_trigger(run, cid, seconds=120, poll=0.5) for run in runs], limit=150)
+    assert {(e.status, e.run.state.value) for e in events} == {("finished", "success")}
+    assert refused(client) == 0
+    lists = [r for r in client.requests("dataops") if r["method"] == "GET" and "updated_after" in r["path"]]
+    reads = [
+        r for r in client.requests("dataops") if r["method"] == "GET" and "updated_after" not in r["path"]
+    ]
+    # each wait reads its run itself twice (its first state, and its end to confirm); one list serves the rest
+    assert len(lists) >= 3 and len(reads) <= 2 * len(runs) + 20, (len(lists), len(reads))
 
 
 def test_a_worker_keeps_its_starts_and_reads_within_the_vendors_announced_limit(client, sandbox, monkeypatch):
