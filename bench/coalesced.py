@@ -26,7 +26,8 @@ status changes rather than while a job runs; a remote Airflow run's likewise.
 **What is measured**, after a warm-up W, over a window of D_w seconds (then a tail of P + 5 s in
 which late ends are still noticed, not measured):
 
-* vendor requests per minute, every request to the fakes in the window (lists, reads, tokens);
+* vendor requests per minute, every request to the fakes in the window (lists, reads, tokens),
+  and of those the lists of changed runs and the reads of one run;
 * CPU µs per waiting run per minute: the event loop process's CPU time in the window / N /
   minutes;
 * RSS KB per waiting run: RSS growth from before the first trigger was made to the end of the
@@ -289,6 +290,7 @@ def summarise(
         "requests_per_min": requests / minutes,
         "requests_by_vendor": window["requests"],
         "requests_by_kind": window.get("requests_by_kind", {}),
+        "window_s": args.window,
         "cpu_us_per_wait_min": child["cpu_s"] * 1e6 / max(1, child["alive"]) / minutes,
         "rss_kb_per_wait": child["rss_kb"] / max(1, child["alive"]),
         "ends": len(delays) + misses,
@@ -303,14 +305,17 @@ def summarise(
 
 
 HEAD = (
-    f"{'mode':<9} {'N':>5} {'429 mode':>8} {'req/min':>8} {'CPU us/wait/min':>15} {'RSS KB/wait':>11} "
+    f"{'mode':<9} {'N':>5} {'429 mode':>8} {'req/min':>8} {'lists':>6} {'reads':>6} "
+    f"{'CPU us/wait/min':>15} {'RSS KB/wait':>11} "
     f"{'ends':>5} {'delay p50 s':>11} {'p99 s':>6} {'max s':>6} {'in bound':>8} {'failed':>6} {'429s':>5}"
 )
 
 
 def row(r: dict[str, Any]) -> str:
+    minutes, kinds = r["window_s"] / 60.0, r["requests_by_kind"]
     return (
         f"{r['mode']:<9} {r['n']:>5} {'on' if r['rate_limited'] else '-':>8} {r['requests_per_min']:>8.0f} "
+        f"{kinds.get('list', 0) / minutes:>6.0f} {kinds.get('read', 0) / minutes:>6.0f} "
         f"{r['cpu_us_per_wait_min']:>15.0f} {r['rss_kb_per_wait']:>11.1f} {r['ends']:>5} "
         f"{r['delay_p50_s']:>11.1f} {r['delay_p99_s']:>6.1f} {r['delay_max_s']:>6.1f} "
         f"{r['within_bound']:>3}/{r['ends'] - r['missed']:<4} {r['failed_tasks']:>6} {r['status_429']:>5}"
