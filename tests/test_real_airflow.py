@@ -269,3 +269,33 @@ def test_an_airflow_without_the_held_wait_is_polled_instead(proxied, caplog):
     waits, single = reads(proxied, run.run_id)
     assert [w[2] for w in waits] == [404] and len(single) >= 1
     assert caplog.text.count("polling for the rest of this wait, as its held wait is not available") == 1
+
+
+# -- coalesced status reads (triggers/poller.py) against the real /api/v2 list ---------------------------
+
+
+def test_triggers_on_one_real_remote_share_its_list_of_changed_runs(proxied):
+    """Waits in one event loop learn their runs' states from Airflow 3's own
+    ``GET /api/v2/dags/~/dagRuns?updated_at_gte=…``: each run is read on its own for its first
+    state where the list cannot vouch for it and for its end (confirmed), the rest comes
+    from the lists. A remote that failed the list would cost a read per poll."""
+    from tests.test_trigger_shared import all_events
+    from tests.triggering import make_trigger
+
+    hook = RemoteAirflowHook("remote_airflow_proxied")
+    runs = [hook.trigger_dag_run("remote_echo", dag_run_id=unique("coalesced")) for _ in range(3)]
+    runs.append(hook.trigger_dag_run("remote_broken", dag_run_id=unique("coalesced-broken")))
+    triggers = [make_trigger(run, "remote_airflow_proxied", seconds=240, poll=2.0) for run in runs]
+    events = all_events(triggers, limit=240)
+    assert [(e.status, e.run.state) for e in events] == [("finished", RunState.SUCCESS)] * 3 + [
+        ("finished", RunState.FAILED)
+    ]
+    # the remote's tokens expire within seconds (TOKEN_LIFETIME): a 401, a new token, the same request
+    lists = [r for r in proxied.requests_to("/dags/~/dagRuns?") if r[0] == "GET" and r[2] != 401]
+    assert len(lists) >= 2 and all("updated_at_gte=" in r[1] for r in lists)
+    assert {r[2] for r in lists} == {200}
+    own_reads = {run.run_id: sum(r[2] == 200 for r in reads(proxied, run.run_id)[1]) for run in runs}
+    # polled per run, each wait would read its run at least once per list period; coalesced, it reads
+    # its first state and its end (plus a read wherever a list came too late: a slow server)
+    assert all(1 <= n < len(lists) for n in own_reads.values()), (own_reads, len(lists))
+    print(f"\nfour waits on the real remote: {len(lists)} list reads, own reads {sorted(own_reads.values())}")
