@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
+from typing import Any
 
 _FRACTION = re.compile(r"(?<=\d\d:\d\d:\d\d)\.(\d+)")
 
@@ -22,6 +23,18 @@ def parse_iso(text: str) -> datetime:
     if sys.version_info >= (3, 11):
         return datetime.fromisoformat(text)
     return datetime.fromisoformat(as_310_isoformat(text))
+
+
+def aware_or_none(text: Any) -> datetime | None:
+    """An aware datetime from ISO text (``Z`` too; UTC when it names no offset), or None for
+    anything else: a missing field, or text that is no timestamp."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        when = parse_iso(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 def as_310_isoformat(text: str) -> str:

@@ -483,12 +483,7 @@ class RemoteAirflowApi(VendorApi):
     def parse_changed_runs(self, response: ApiResponse, generation: str, dag_id: str) -> Page:
         """A page of :meth:`changed_runs_request`; the next offset while ``total_entries`` says more."""
         data = response.json_object()
-        rows = field_of(response, data, "dag_runs")
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-            raise ResponseFormatError(
-                f"{response.request.what} got HTTP {response.status} from {response.url} with dag_runs "
-                f"that is not a list of runs: {excerpt(response.body)!r}"
-            )
+        rows = _run_rows(response, data)
         runs = []
         for row in rows:
             ref = self.ref_for(generation, dag_id, str(field_of(response, row, "dag_run_id")))
@@ -571,12 +566,7 @@ class RemoteAirflowApi(VendorApi):
         ``start_date`` and ``end_date`` (not ``changed_at``: the list is not ordered by it).
         """
         data = response.json_object()
-        rows = field_of(response, data, "dag_runs")
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-            raise ResponseFormatError(
-                f"{response.request.what} got HTTP {response.status} from {response.url} with dag_runs "
-                f"that is not a list of runs: {excerpt(response.body)!r}"
-            )
+        rows = _run_rows(response, data)
         runs = []
         for row in rows:
             ref = self.ref_for(
@@ -750,3 +740,14 @@ class RemoteAirflowApi(VendorApi):
             what=what,
             hints={403: f"may not unpause DAG {dag_id!r}"},  # see trigger_request
         )
+
+
+def _run_rows(response: ApiResponse, data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``dag_runs`` of a list answer, each a JSON object, or a format error naming the answer."""
+    rows = field_of(response, data, "dag_runs")
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ResponseFormatError(
+            f"{response.request.what} got HTTP {response.status} from {response.url} with dag_runs "
+            f"that is not a list of runs: {excerpt(response.body)!r}"
+        )
+    return rows

@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_pipelines._compat import base_event_trigger
 from airflow_provider_pipelines.errors import ConfigurationError, PipelinesError
-from airflow_provider_pipelines.isotime import parse_iso
+from airflow_provider_pipelines.isotime import aware_or_none
 from airflow_provider_pipelines.params.dataops import check_project, id_text
 from airflow_provider_pipelines.runs import RemoteRun, RunState
 from airflow_provider_pipelines.triggers.local_streams import LocalSubscription
@@ -94,17 +94,6 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _when(text: Any) -> datetime | None:
-    """An aware datetime from ISO text (``Z`` too), or None."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        when = parse_iso(text)
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
-
 # -- what one poll saw, and where the next one starts --------------------------------------------
 
 
@@ -130,7 +119,8 @@ def next_cursor(old: datetime, pages: Sequence[Page]) -> datetime:
     moves back, and never past the vendor's clock (a cursor started from ours, when ours is ahead).
     """
     counted = pages[:1] if len(pages) > 1 else pages
-    seen = [when for page in counted for run in page.runs if (when := _when(run.extra.get("changed_at")))]
+    stamps = (aware_or_none(run.extra.get("changed_at")) for page in counted for run in page.runs)
+    seen = [when for when in stamps if when is not None]
     cursor = max([old, *seen])
     clock = pages[0].server_time if pages else None
     return min(cursor, clock) if clock is not None else cursor
@@ -164,7 +154,7 @@ class Watch:
         It begins at the vendor's clock when it answered, or at the latest end among the runs
         already over then, whichever is later: those runs ended before the watch.
         """
-        ends = [when for run in snapshot.runs if (when := _when(run.extra.get("finished_at")))]
+        ends = [when for run in snapshot.runs if (when := aware_or_none(run.extra.get("finished_at")))]
         since = max([snapshot.server_time or started, *ends])
         return cls(since=since, cursor=snapshot.cursor)
 
@@ -172,7 +162,7 @@ class Watch:
         """True when ``run`` ended in one of ``states`` after the watch began and has not fired yet."""
         if run.state not in states or run.run_id in self.fired:
             return False
-        ended = _when(run.extra.get("finished_at"))
+        ended = aware_or_none(run.extra.get("finished_at"))
         return ended is not None and ended > self.since
 
     def record(self, run: RemoteRun) -> None:
@@ -198,7 +188,8 @@ class Watch:
         """The watch a store held; None for anything else (it is logged, and a new watch begins)."""
         if not isinstance(data, Mapping) or data.get("v") != STATE_VERSION:
             return None
-        since, cursor, fired = _when(data.get("since")), _when(data.get("cursor")), data.get("fired")
+        since, cursor = aware_or_none(data.get("since")), aware_or_none(data.get("cursor"))
+        fired = data.get("fired")
         if since is None or cursor is None or not isinstance(fired, list):
             return None
         pairs = [p for p in fired if isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)]

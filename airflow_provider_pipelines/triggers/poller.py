@@ -63,6 +63,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_pipelines.errors import PipelinesError
+from airflow_provider_pipelines.isotime import aware_or_none
 from airflow_provider_pipelines.runs import RemoteRun
 
 if TYPE_CHECKING:
@@ -268,7 +269,7 @@ class Seat:
             extra = listed.extra
             self.listed, self.listed_at = (
                 True,
-                _when(extra.get("changed_at") or extra.get("state_changed_at")),
+                aware_or_none(extra.get("changed_at") or extra.get("state_changed_at")),
             )
         elif listed is False:
             self.listed, self.listed_at = False, None
@@ -516,7 +517,8 @@ def next_cursor(old: datetime, began: datetime, pages: Sequence[Page], cut: bool
     """Where the next list read starts (before :data:`OVERLAP`), after one that began at ``began``
     (our clock) and returned ``pages``; see the module docstring. Never moves back."""
     clock = pages[0].server_time if pages and pages[0].server_time is not None else began
-    stamped = [when for run in pages[0].runs if (when := _when(run.extra.get("changed_at")))] if pages else []
+    stamps = (aware_or_none(run.extra.get("changed_at")) for run in (pages[0].runs if pages else []))
+    stamped = [when for when in stamps if when is not None]
     if len(pages) > 1 and stamped:
         cursor = min(clock, max(stamped))  # rows ordered by change time: as far as the first page
     elif cut:
@@ -524,18 +526,6 @@ def next_cursor(old: datetime, began: datetime, pages: Sequence[Page], cut: bool
     else:
         cursor = clock
     return max(old, cursor)
-
-
-def _when(text: Any) -> datetime | None:
-    from airflow_provider_pipelines.isotime import parse_iso
-
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        when = parse_iso(text)
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 # -- one poller per (event loop, hook class, connection, variant, scope) --------------------------------
